@@ -1,0 +1,27 @@
+"""s2s: sequence-to-sequence summarization in PyTorch."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="s2s",
+    version="0.1.0",
+    description="Train, run and inspect sequence-to-sequence summarizers (LSTM/GRU, attention, "
+    "pointer-generator with coverage) from YAML configs.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["s2s", "s2s.*"]),
+    package_data={"s2s": ["static/*"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.1",
+        "jieba>=0.42",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+        "tensorboard>=2.10",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "rouge-score==0.1.2"],
+    },
+    entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
+)
