@@ -1,0 +1,134 @@
+"""Attention: score every source position against a query, mask padding, average the keys.
+
+All attentions share one interface. ``precompute(keys)`` runs once per source (the part of the
+score that depends on the keys alone); its result is passed back in at every step, so nothing
+is kept on the module between calls:
+
+    proj_keys = attention.precompute(keys)                      # once per batch
+    context, weights = attention(query, keys, proj_keys, mask)  # every step
+
+Queries come as (batch, n_queries, query_size): the step-by-step decoder passes one query,
+the decoder's fast path all target positions at once. Scores:
+
+- ``bahdanau`` (additive, Bahdanau et al. 2015): v^T tanh(W_q q + W_k k [+ w_c coverage])
+- ``luong_concat`` (Luong et al. 2015): v^T tanh(W [q; k]), the same additive form
+- ``luong_general``: q^T W k
+- ``luong_dot``: q^T k (query and key sizes must match)
+
+Coverage (See et al. 2017) adds w_c * coverage_i, the attention a source position has already
+received, inside the additive score; it needs an additive attention and one query at a time.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from s2s.config import AttentionConfig
+from s2s.errors import ConfigError
+from s2s.registry import Registry
+
+ATTENTIONS = Registry("attention")
+
+
+class Attention(nn.Module):
+    """Base class: subclasses define ``precompute`` and ``score``."""
+
+    parallel: bool  # cheap to score many queries at once (lets the decoder use its fast path)
+
+    def precompute(self, keys: Tensor) -> Tensor:
+        """keys (batch, src_len, key_size) -> what ``score`` needs of them, reused every step."""
+        raise NotImplementedError
+
+    def score(self, query: Tensor, proj_keys: Tensor, coverage: Tensor | None) -> Tensor:
+        """query (batch, n_queries, query_size) -> scores (batch, n_queries, src_len)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        proj_keys: Tensor,
+        mask: Tensor,
+        coverage: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """query (batch, n_queries, query_size); keys (batch, src_len, key_size);
+        mask (batch, src_len), True at real tokens; coverage (batch, src_len) or None.
+
+        Returns the context (batch, n_queries, key_size) and the weights
+        (batch, n_queries, src_len), which are exactly 0 at padding.
+        """
+        scores = self.score(query, proj_keys, coverage)  # (batch, n_queries, src_len)
+        scores = scores.masked_fill(~mask.unsqueeze(1), torch.finfo(scores.dtype).min)
+        weights = F.softmax(scores, dim=-1)
+        context = torch.bmm(weights, keys)  # (batch, n_queries, key_size)
+        return context, weights
+
+
+@ATTENTIONS.register("bahdanau")
+@ATTENTIONS.register("luong_concat")
+class AdditiveAttention(Attention):
+    """v^T tanh(W_q q + W_k k [+ w_c coverage]); Luong's `concat` is this same score."""
+
+    parallel = False  # scoring T queries at once needs a (batch, T, src_len, hidden) tensor
+
+    def __init__(self, cfg: AttentionConfig, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+        super().__init__()
+        hidden = cfg.hidden_size or query_size
+        self.key_layer = nn.Linear(key_size, hidden, bias=False)
+        self.query_layer = nn.Linear(query_size, hidden)
+        self.coverage_layer = nn.Linear(1, hidden, bias=False) if coverage else None
+        self.energy = nn.Linear(hidden, 1, bias=False)
+
+    def precompute(self, keys: Tensor) -> Tensor:
+        return self.key_layer(keys)  # (batch, src_len, hidden)
+
+    def score(self, query: Tensor, proj_keys: Tensor, coverage: Tensor | None) -> Tensor:
+        # (batch, n_queries, 1, hidden) + (batch, 1, src_len, hidden)
+        features = self.query_layer(query).unsqueeze(2) + proj_keys.unsqueeze(1)
+        if coverage is not None and self.coverage_layer is not None:
+            # (batch, src_len, 1) -> (batch, 1, src_len, hidden)
+            features = features + self.coverage_layer(coverage.unsqueeze(-1)).unsqueeze(1)
+        return self.energy(torch.tanh(features)).squeeze(-1)  # (batch, n_queries, src_len)
+
+
+class MultiplicativeAttention(Attention):
+    """q^T k after an optional projection of the keys; all queries in one batched matmul."""
+
+    parallel = True
+
+    def __init__(self, key_projection: nn.Module, coverage: bool) -> None:
+        super().__init__()
+        if coverage:
+            raise ConfigError(
+                "model.decoder.coverage needs an additive attention "
+                "(model.attention.type: bahdanau or luong_concat)"
+            )
+        self.key_projection = key_projection
+
+    def precompute(self, keys: Tensor) -> Tensor:
+        return self.key_projection(keys)  # (batch, src_len, query_size)
+
+    def score(self, query: Tensor, proj_keys: Tensor, coverage: Tensor | None) -> Tensor:
+        return torch.bmm(query, proj_keys.transpose(1, 2))  # (batch, n_queries, src_len)
+
+
+@ATTENTIONS.register("luong_general")
+class GeneralAttention(MultiplicativeAttention):
+    """q^T W k."""
+
+    def __init__(self, cfg: AttentionConfig, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+        super().__init__(nn.Linear(key_size, query_size, bias=False), coverage)
+
+
+@ATTENTIONS.register("luong_dot")
+class DotAttention(MultiplicativeAttention):
+    """q^T k: no parameters; query and key sizes must match."""
+
+    def __init__(self, cfg: AttentionConfig, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+        if query_size != key_size:
+            raise ConfigError(
+                f"model.attention: luong_dot needs model.decoder.hidden_size == the encoder's "
+                f"output size ({key_size}), got {query_size}; use luong_general"
+            )
+        super().__init__(nn.Identity(), coverage)
