@@ -157,7 +157,8 @@ def test_unknown_words_never_match_each_other() -> None:
 def test_corpus_score_is_mean_of_examples() -> None:
     preds, refs = segment(["检查助力泵", "换机油"], "char"), segment(["检查助力泵", "更换轮胎"], "char")
     p, r = 1 / 3, 1 / 4  # 换 is the one shared character of the second pair
-    assert corpus_rouge(preds, refs)["rouge-1"]["f"] == pytest.approx((1.0 + 2 * p * r / (p + r)) / 2)
+    mean_f1 = (1.0 + 2 * p * r / (p + r)) / 2
+    assert corpus_rouge(preds, refs)["rouge-1"]["f"] == pytest.approx(mean_f1)
 
 
 def test_unknown_level_is_a_config_error() -> None:
