@@ -69,7 +69,7 @@ def coverage_penalty(coverage: Tensor) -> Tensor:
 
 
 def block_repeated_ngrams(log_probs: Tensor, history: Tensor, n: int) -> Tensor:
-    """Forbid tokens that would repeat an n-gram of ``history`` (rows, t) in the same row."""
+    """In place: forbid tokens that would repeat an n-gram of ``history`` (rows, t) in its row."""
     if n <= 0 or history.size(1) < n:
         return log_probs
     ngrams = history.unfold(1, n, 1)  # (rows, t - n + 1, n)
@@ -79,13 +79,13 @@ def block_repeated_ngrams(log_probs: Tensor, history: Tensor, n: int) -> Tensor:
     banned = ngrams[:, :, -1].masked_fill(~repeats, vocab)  # non-repeats point at a spare column
     mask = torch.zeros(log_probs.size(0), vocab + 1, dtype=torch.bool, device=log_probs.device)
     mask.scatter_(1, banned, True)
-    return log_probs.masked_fill(mask[:, :vocab], float("-inf"))
+    return log_probs.masked_fill_(mask[:, :vocab], float("-inf"))
 
 
 def _constrain(log_probs: Tensor, history: Tensor, step: int, cfg: PredictConfig) -> Tensor:
-    """Apply min_length (no </s> yet) and n-gram blocking to one step's log-probabilities."""
+    """In place: never <pad> or <s>; no </s> before min_length; no repeated n-grams."""
+    log_probs[:, [PAD_ID, BOS_ID]] = float("-inf")
     if step < cfg.min_length:
-        log_probs = log_probs.clone()
         log_probs[:, EOS_ID] = float("-inf")
     return block_repeated_ngrams(log_probs, history, cfg.no_repeat_ngram_size)
 
