@@ -1,0 +1,4 @@
+from s2s.cli import main
+import sys
+
+sys.exit(main())

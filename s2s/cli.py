@@ -1,0 +1,205 @@
+"""The command line: ``s2s prepare | train | predict | evaluate | serve``.
+
+Thin by design: each command parses its arguments and calls the library function that does the
+work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
+shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from s2s.errors import ConfigError, S2SError
+
+log = logging.getLogger("s2s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.debug)
+    try:
+        for module in args.plugin or []:
+            _import_plugin(module)
+        return args.command(args) or 0
+    except S2SError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from s2s.config import load_config
+    from s2s.prepare import prepare
+
+    cfg = load_config(args.config, args.overrides)
+    data = prepare(cfg)
+    out = Path(cfg.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = data.save_vocabularies(out)
+    log.info("vocabularies written to %s", ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from s2s.config import load_config
+    from s2s.trainer import TrainingInterrupted, train
+
+    cfg = load_config(args.config, args.overrides)
+    try:
+        train(cfg)
+    except TrainingInterrupted as stop:
+        resume = " ".join(["s2s train", args.config, *args.overrides, "train.resume=auto"])
+        saved = f"saved {stop.checkpoint}" if stop.checkpoint else "nothing saved"
+        print(f"interrupted at step {stop.step}: {saved}; resume with: {resume}", file=sys.stderr)
+        return 128 + stop.signal_number
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from s2s.predict import predict_file
+
+    if args.baseline is None and args.checkpoint is None:
+        raise ConfigError("predict needs --checkpoint CKPT (or --baseline lead)")
+    options = {
+        "search": args.search, "beam_size": args.beam_size, "batch_size": args.batch_size,
+        "n_best": args.n_best, "max_length": args.max_length, "min_length": args.min_length,
+        "alpha": args.alpha, "beta": args.beta, "no_repeat_ngram_size": args.no_repeat_ngram_size,
+        "replace_unk": args.replace_unk,
+    }
+    predict_file(
+        args.checkpoint, args.input, args.output, input_format=args.format,
+        options={k: v for k, v in options.items() if v is not None}, overrides=args.overrides,
+        baseline=args.baseline, device=args.device,
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from s2s.evaluate import evaluate, format_report
+
+    result = evaluate(args.predictions, args.references, level=args.level)
+    print(json.dumps(result, ensure_ascii=False) if args.json else format_report(result))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from s2s.serve import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, device=args.device)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2s",
+        description="Train, run and score sequence-to-sequence summarizers from YAML configs.",
+        epilog="Run `s2s COMMAND --help` for a command's options. Docs: README.md.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--plugin", action="append", metavar="MODULE",
+                        help="import MODULE first (it may register its own parts); repeatable")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def config_command(name: str, func, help_text: str) -> None:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("config", metavar="CONFIG", help="YAML config file")
+        sub.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                         help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru")
+        sub.set_defaults(command=func)
+
+    config_command("prepare", cmd_prepare,
+                   "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies.")
+    config_command("train", cmd_train,
+                   "Train the model of CONFIG; checkpoints, logs and TensorBoard go to train.output_dir.")
+
+    predict = commands.add_parser(
+        "predict", help="Summarize a CSV, TSV, JSONL or text file (or stdin) with a checkpoint.",
+        description="Summarize each input with a trained checkpoint (or a baseline). CSV input "
+        "(AutoMaster layout) gives a QID,Prediction CSV; other inputs give one summary per line.",
+    )
+    predict.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint, e.g. runs/x/best.pt")
+    predict.add_argument("--input", required=True, metavar="FILE", help="input file, or - for stdin (one text per line)")
+    predict.add_argument("--output", metavar="FILE", help="where to write the summaries (default: stdout)")
+    predict.add_argument("--format", choices=["automaster", "tsv", "jsonl", "parallel", "text"],
+                         help="input format (default: from the extension: .csv, .tsv, .jsonl, else text)")
+    predict.add_argument("--baseline", choices=["lead"],
+                         help="no model: the first technician turn (AutoMaster) or the first sentence")
+    predict.add_argument("--search", choices=["beam", "greedy"], help="search (default: the checkpoint's predict.search)")
+    predict.add_argument("--beam-size", type=int, metavar="N")
+    predict.add_argument("--batch-size", type=int, metavar="N", help="sentences per batch")
+    predict.add_argument("--n-best", type=int, metavar="N", help=argparse.SUPPRESS)
+    predict.add_argument("--max-length", type=int, metavar="N", help="output tokens at most")
+    predict.add_argument("--min-length", type=int, metavar="N", help="output tokens at least")
+    predict.add_argument("--alpha", type=float, help="length penalty (Wu et al.)")
+    predict.add_argument("--beta", type=float, help="coverage penalty")
+    predict.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="block repeated n-grams")
+    predict.add_argument("--replace-unk", action="store_true", default=None,
+                         help="attention models: replace <unk> by the most-attended source word")
+    predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    predict.add_argument("overrides", nargs="*", metavar="predict.key=value",
+                         help="other search options, e.g. predict.max_length_ratio=1.5")
+    predict.set_defaults(command=cmd_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="ROUGE-1/2/L (word and character level) of predictions against references.",
+        description="Score predictions (QID,Prediction CSV or text) against references (AutoMaster "
+        "CSV, matched by QID, or text, by line): ROUGE F1 averaged over examples, plus counts of "
+        "empty outputs, <unk> and repeated trigrams.",
+    )
+    evaluate.add_argument("--predictions", required=True, metavar="FILE")
+    evaluate.add_argument("--references", required=True, metavar="FILE")
+    evaluate.add_argument("--level", choices=["word", "char", "both"], default="both",
+                          help="word: jieba words; char: characters (default: both)")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON alone")
+    evaluate.set_defaults(command=cmd_evaluate)
+
+    serve = commands.add_parser(
+        "serve", help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
+        description="Serve a checkpoint: a page with attention heatmaps, POST /summarize, GET /health.",
+    )
+    serve.add_argument("--checkpoint", required=True, metavar="CKPT")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    serve.set_defaults(command=cmd_serve)
+    return parser
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if not debug else "%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.propagate = False
+
+
+def _import_plugin(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ConfigError(f"--plugin {module}: cannot import it ({err})") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Prediction: a checkpoint turns raw inputs into summaries.
+
+    summarizer = Summarizer.load("runs/quickstart/best.pt")
+    summarizer.summarize(["帕萨特烧机油怎么办 技师说：..."])      # -> ["..."]
+
+``predict_file`` is ``s2s predict``: it reads a CSV/TSV/JSONL/text file (or stdin) with the
+checkpoint's cleaning and tokenizer, batches by length, restores the input order and writes
+``QID,Prediction`` CSV for CSV input, one summary per line otherwise.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from s2s.batching import collate, encode_corpus, example_lengths, plan_batches
+from s2s.checkpoint import load_checkpoint, model_from_checkpoint
+from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict
+from s2s.corpus import TokenizedCorpus, tokenize_file
+from s2s.data import EXTENSIONS, clean_dialogue, lead_summary, read_examples
+from s2s.errors import ConfigError
+from s2s.model import Seq2Seq
+from s2s.search import search
+from s2s.tokenizers import build_tokenizer
+from s2s.vocabulary import UNK, Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    text: str  # detokenized summary
+    tokens: list[str]  # its tokens (copied source words included)
+    source_tokens: list[str]  # the source as the model saw it (cleaned, tokenized, truncated)
+    score: float
+    attention: Tensor | None = None  # (len(tokens), len(source_tokens)), when asked for
+    p_gen: Tensor | None = None  # (len(tokens),) pointer-generator: P(generate)
+
+
+class Summarizer:
+    """A trained model with its vocabularies, tokenizer and search options."""
+
+    def __init__(self, model: Seq2Seq, cfg: Config, src_vocab: Vocabulary, tgt_vocab: Vocabulary, device: torch.device) -> None:
+        self.model, self.cfg, self.device = model.to(device).eval(), cfg, device
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.tokenizer = build_tokenizer(cfg.tokenizer)
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, device: str = "auto") -> Summarizer:
+        ckpt = load_checkpoint(checkpoint)
+        model, cfg = model_from_checkpoint(ckpt, checkpoint)
+        return cls(model, cfg, Vocabulary(ckpt["src_vocab"]), Vocabulary(ckpt["tgt_vocab"]), pick_device(device))
+
+    def options(self, **changes: Any) -> PredictConfig:
+        """The checkpoint's search options (``predict``) with ``changes``, validated."""
+        raw = to_dict(self.cfg)
+        raw["predict"] |= changes
+        return from_dict(raw, source="search options").predict
+
+    def tokenize(self, text: str) -> list[str]:
+        """Clean one raw text as the training data was, and tokenize it (not truncated)."""
+        if _trained_on_automaster(self.cfg.data):
+            text = clean_dialogue(text, self.cfg.data.clean)
+        return self.tokenizer.tokenize(text)
+
+    def summarize(self, texts: Sequence[str], **options: Any) -> list[str]:
+        """Summaries of raw ``texts``; ``options`` override search options (beam_size=...)."""
+        return [s.text for s in self.summaries(texts, self.options(**options))]
+
+    def summaries(self, texts: Sequence[str], options: PredictConfig | None = None,
+                  return_attention: bool = False, progress: bool = False) -> list[Summary]:
+        sources = [self.tokenize(t) for t in texts]
+        limit = self.cfg.data.max_source_len
+        if limit:
+            _warn_truncated(sum(len(s) > limit for s in sources), self.cfg)
+            sources = [s[:limit] for s in sources]
+        return self.decode(sources, options or self.options(), return_attention, progress)
+
+    def decode(self, sources: list[list[str]], options: PredictConfig,
+               return_attention: bool = False, progress: bool = False) -> list[Summary]:
+        """Summaries of tokenized sources: batched by length, returned in input order."""
+        corpus = TokenizedCorpus("input", [str(i) for i in range(len(sources))], sources, None)
+        examples = encode_corpus(corpus, self.src_vocab, self.tgt_vocab)
+        src_lengths, _ = example_lengths(examples)
+        replace_unk = options.replace_unk and not self.model.copies
+        results: list[Summary | None] = [None] * len(examples)
+        for indices in tqdm(plan_batches(src_lengths, batch_size=options.batch_size), unit="batch",
+                            disable=not progress, dynamic_ncols=True):
+            batch = collate(examples, indices).to(self.device)
+            hypotheses = search(self.model, batch, options, return_attention or replace_unk)
+            for row, (index, hyps) in enumerate(zip(batch.indices, hypotheses)):
+                best = hyps[0]
+                source = sources[index] or [UNK]
+                words = self.tgt_vocab.decode(best.tokens, batch.oovs[row])
+                if replace_unk:
+                    words = _replace_unk(words, best.attention, source)
+                results[index] = Summary(self.tokenizer.detokenize(words), words, source, best.score,
+                                         best.attention, best.p_gen)
+        return results
+
+
+def predict_file(
+    checkpoint: str | Path | None,
+    input_path: str | Path,
+    output_path: str | Path | None = None,
+    *,
+    input_format: str | None = None,
+    options: dict[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    baseline: str | None = None,
+    device: str = "auto",
+) -> int:
+    """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count."""
+    start = time.perf_counter()
+    fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
+    if baseline is not None:
+        ids, texts = _lead_baseline(input_path, fmt)
+    else:
+        summarizer = Summarizer.load(checkpoint, device)
+        search_options = summarizer.options(**(options or {}), **_predict_overrides(overrides))
+        if str(input_path) == "-":
+            lines = [line.rstrip("\r\n") for line in sys.stdin]
+            ids = [str(i) for i in range(1, len(lines) + 1)]
+            summaries = summarizer.summaries(lines, search_options, progress=True)
+        else:
+            cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(summarizer.cfg.data, format=fmt))
+            corpus = tokenize_file(input_path, cfg, need_target=False)
+            _warn_truncated(corpus.stats.truncated_sources, cfg)
+            ids = corpus.ids
+            summaries = summarizer.decode(corpus.sources, search_options, progress=True)
+        texts = [s.text for s in summaries]
+    _write(ids, texts, output_path, as_csv=fmt == "automaster")
+    seconds = time.perf_counter() - start
+    log.info("%d summaries in %.1f s (%.1f sents/s) -> %s", len(texts), seconds,
+             len(texts) / max(seconds, 1e-9), output_path or "stdout")
+    return len(texts)
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda, but no CUDA device is available (use auto or cpu)")
+    return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _lead_baseline(input_path: str | Path, fmt: str) -> tuple[list[str], list[str]]:
+    """The lead baseline needs no model: AutoMaster's first technician turn, else the first sentence."""
+    examples = list(read_examples(input_path, DataConfig(format=fmt), need_target=False))
+    return [e.id for e in examples], [lead_summary(e) for e in examples]
+
+
+def _predict_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """``predict.key=value`` command-line overrides as a mapping of search options."""
+    changes: dict[str, Any] = {}
+    for text in overrides:
+        nested = parse_override(text)
+        if set(nested) != {"predict"}:
+            raise ConfigError(f"command line: {text}: only predict.* options can change at prediction time")
+        changes |= nested["predict"]
+    return changes
+
+
+def _replace_unk(words: list[str], attention: Tensor, source: list[str]) -> list[str]:
+    """Each <unk> becomes the source word it attended to most."""
+    focus = attention.argmax(-1).tolist()  # (len(words),)
+    return [source[focus[i]] if word == UNK else word for i, word in enumerate(words)]
+
+
+def _warn_truncated(count: int, cfg: Config) -> None:
+    if count:
+        log.warning("%d input%s longer than data.max_source_len=%d tokens truncated",
+                    count, "s" if count > 1 else "", cfg.data.max_source_len)
+
+
+def _trained_on_automaster(data: DataConfig) -> bool:
+    """Whether the model saw cleaned AutoMaster dialogues (so raw text gets the same cleaning)."""
+    fmt = data.format or EXTENSIONS.get(Path(data.train or "").suffix.lower())
+    return fmt == "automaster"
+
+
+def _write(ids: list[str], texts: list[str], output_path: str | Path | None, as_csv: bool) -> None:
+    out = open(output_path, "w", encoding="utf-8", newline="") if output_path else sys.stdout
+    try:
+        if as_csv:
+            writer = csv.writer(out)
+            writer.writerow(["QID", "Prediction"])
+            writer.writerows(zip(ids, texts))
+        else:
+            out.writelines(" ".join(t.split()) + "\n" for t in texts)  # one line per input
+    finally:
+        if out is not sys.stdout:
+            out.close()
