@@ -164,18 +164,22 @@ def plan_batches(
         bucket = BUCKET_BATCHES * batch_size
     batches = []
     for start in range(0, n, bucket):
-        chunk = by_length(order[start:start + bucket])
+        chunk = by_length(order[start : start + bucket])
         batches.extend(_cut(chunk, src_lengths, tgt_lengths, batch_size, batch_tokens))
     rng.shuffle(batches)
     return batches
 
 
 def _cut(
-    order: list[int], src_lengths: Sequence[int], tgt_lengths: Sequence[int], batch_size: int, batch_tokens: int
+    order: list[int],
+    src_lengths: Sequence[int],
+    tgt_lengths: Sequence[int],
+    batch_size: int,
+    batch_tokens: int,
 ) -> list[list[int]]:
     """Split ``order`` into consecutive batches by count or by padded-token budget."""
     if batch_tokens <= 0:
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     batches: list[list[int]] = []
     batch: list[int] = []
     max_src = max_tgt = 0

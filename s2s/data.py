@@ -128,7 +128,9 @@ def resolve_format(path: Path, cfg: DataConfig) -> str:
 def check_file(path: Path) -> None:
     """``DataError`` unless ``path`` is a file with something in it."""
     if not path.is_file():
-        raise DataError(f"{path}: file not found (check the path in data.train/dev/test or --input)")
+        raise DataError(
+            f"{path}: file not found (check the path in data.train/dev/test or --input)"
+        )
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
 
@@ -227,7 +229,7 @@ def read_jsonl(path: Path, cfg: DataConfig, *, need_target: bool) -> Iterator[Ex
 
 @READERS.register("tsv")
 def read_tsv(path: Path, cfg: DataConfig, *, need_target: bool) -> Iterator[Example | BadRow]:
-    """Tab-separated, no header, quoting off; source/target from ``source_column``/``target_column``.
+    """Tab-separated, no header, quoting off; ``data.source_column``/``target_column`` pick sides.
 
     Without ``need_target``, a one-column file is all source.
     """
@@ -247,7 +249,9 @@ def read_tsv(path: Path, cfg: DataConfig, *, need_target: bool) -> Iterator[Exam
         yield Example(str(line), fields[src_col], target, line)
 
 
-def _tsv_columns(path: Path, width: int, cfg: DataConfig, need_target: bool) -> tuple[int, int | None]:
+def _tsv_columns(
+    path: Path, width: int, cfg: DataConfig, need_target: bool
+) -> tuple[int, int | None]:
     if width == 1 and not need_target:
         return 0, None
     columns = []
@@ -345,7 +349,7 @@ def split_turns(dialogue: str) -> list[tuple[str, str]]:
     turns = []
     for turn in dialogue.split("|"):
         speaker = turn[:4] if turn.startswith((TECHNICIAN, OWNER)) else ""
-        turns.append((speaker, turn[len(speaker):]))
+        turns.append((speaker, turn[len(speaker) :]))
     return turns
 
 
@@ -363,7 +367,9 @@ def clean_dialogue(dialogue: str, cfg: CleanConfig) -> str:
         turns = [(who, body) for who, body in turns if body.strip()]
     if cfg.technician_first:
         turns.sort(key=lambda turn: turn[0] != TECHNICIAN)  # stable: order kept within each side
-    return cfg.turn_separator.join(body if cfg.strip_prefixes else who + body for who, body in turns)
+    return cfg.turn_separator.join(
+        body if cfg.strip_prefixes else who + body for who, body in turns
+    )
 
 
 def lead_summary(example: Example) -> str:
@@ -382,7 +388,7 @@ def first_sentence(text: str) -> str:
     """The first sentence of ``text`` with words in it, its end mark kept ("" when none)."""
     start = 0
     for end in _SENTENCE_END.finditer(text):
-        sentence, start = text[start:end.end()].strip(), end.end()
+        sentence, start = text[start : end.end()].strip(), end.end()
         if any(c.isalnum() for c in sentence):
             return sentence
     rest = text[start:].strip()

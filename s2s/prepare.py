@@ -67,7 +67,8 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
         summaries.append(_describe(test))
     src_vocab, tgt_vocab = build_vocabularies(train, cfg)
     summaries.append(
-        f"vocabulary: shared, {len(src_vocab)} tokens" if src_vocab is tgt_vocab
+        f"vocabulary: shared, {len(src_vocab)} tokens"
+        if src_vocab is tgt_vocab
         else f"vocabularies: source {len(src_vocab)}, target {len(tgt_vocab)} tokens"
     )
     for line in summaries:
@@ -75,7 +76,9 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
     return PreparedData(train, dev, test, src_vocab, tgt_vocab)
 
 
-def split_dev(corpus: TokenizedCorpus, size: float, seed: int) -> tuple[TokenizedCorpus, TokenizedCorpus]:
+def split_dev(
+    corpus: TokenizedCorpus, size: float, seed: int
+) -> tuple[TokenizedCorpus, TokenizedCorpus]:
     """(train, dev): ``size`` rows (a fraction < 1 of them, or a count) chosen with ``seed``.
 
     Both keep the file's order. The same corpus, size and seed give the same split.

@@ -45,7 +45,9 @@ class Vocabulary:
         counts: Counter[str] = Counter()
         for sequence in sequences:
             counts.update(sequence)
-        kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        kept = sorted(
+            (t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t)
+        )
         return cls(kept[:max_size] if max_size > 0 else kept)
 
     def save(self, path: str | Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import s2s.corpus as corpus_module
 from s2s.config import Config
-from s2s.corpus import tokenize_file
+from s2s.corpus import cache_key, tokenize_file
 from s2s.errors import DataError
 
 HEADER = "QID,Brand,Model,Question,Dialogue,Report\n"
@@ -52,17 +52,29 @@ def count_calls(monkeypatch) -> list[int]:
 
 
 def test_tokens_stats_and_truncation(csv_file: Path, cache_dir: str) -> None:
-    corpus = tokenize_file(csv_file, make_cfg(cache_dir, max_source_len=3, max_target_len=2), progress=False)
+    corpus = tokenize_file(
+        csv_file, make_cfg(cache_dir, max_source_len=3, max_target_len=2), progress=False
+    )
     assert corpus.ids == ["Q1", "Q2"]
     assert corpus.sources == [["方向机", "重", "技师"], ["刹车", "异响", "车主"]]
     assert corpus.targets == [["更换", "助力"], ["检查", "刹车片"]]
     s = corpus.stats
-    assert (s.rows, s.malformed, s.empty, s.truncated_sources, s.truncated_targets) == (2, 1, 1, 2, 1)
-    untruncated = tokenize_file(csv_file, make_cfg(cache_dir, max_source_len=0, max_target_len=0), progress=False)
+    assert (s.rows, s.malformed, s.empty, s.truncated_sources, s.truncated_targets) == (
+        2,
+        1,
+        1,
+        2,
+        1,
+    )
+    untruncated = tokenize_file(
+        csv_file, make_cfg(cache_dir, max_source_len=0, max_target_len=0), progress=False
+    )
     assert untruncated.sources[0][:6] == ["方向机", "重", "技师", "说", "：", "换"]
 
 
-def test_cache_miss_then_hit_outside_the_input_folder(csv_file: Path, cache_dir: str, count_calls) -> None:
+def test_cache_miss_then_hit_outside_the_input_folder(
+    csv_file: Path, cache_dir: str, count_calls
+) -> None:
     cfg = make_cfg(cache_dir)
     os.chmod(csv_file.parent, 0o555)  # the input may be read-only
     try:
@@ -73,7 +85,10 @@ def test_cache_miss_then_hit_outside_the_input_folder(csv_file: Path, cache_dir:
         os.chmod(csv_file.parent, 0o755)
     assert count_calls == [2] and second.cached  # the tokenizer was not called again
     assert (second.ids, second.sources, second.targets, second.stats) == (
-        first.ids, first.sources, first.targets, first.stats
+        first.ids,
+        first.sources,
+        first.targets,
+        first.stats,
     )
     assert sorted(os.listdir(csv_file.parent)) == ["train.csv"]
     assert len(list(Path(cache_dir).glob("train.csv-*.tok"))) == 1
@@ -92,7 +107,9 @@ def test_cache_miss_then_hit_outside_the_input_folder(csv_file: Path, cache_dir:
         lambda cfg, path: setattr(cfg.data, "max_source_len", 5),
         lambda cfg, path: setattr(cfg.data.clean, "strip_prefixes", True),
         lambda cfg, path: setattr(cfg.data, "source_fields", ["Question"]),
-        lambda cfg, path: path.write_text(HEADER + ROWS[0] + ROWS[1].replace("刹车", "离合"), encoding="utf-8"),
+        lambda cfg, path: path.write_text(
+            HEADER + ROWS[0] + ROWS[1].replace("刹车", "离合"), encoding="utf-8"
+        ),
     ],
     ids=["tokenizer", "tokenizer-option", "truncation", "cleaning", "fields", "content"],
 )
@@ -104,18 +121,24 @@ def test_cache_invalidation(csv_file: Path, cache_dir: str, count_calls, change)
     assert len(count_calls) == 2 and not corpus.cached
 
 
-def test_user_dictionary_content_is_part_of_the_key(csv_file: Path, tmp_path: Path, cache_dir: str) -> None:
+def test_user_dictionary_content_is_part_of_the_key(csv_file: Path, tmp_path: Path) -> None:
     user_dict = tmp_path / "dict.txt"
     user_dict.write_text("刹车异响 5 n\n", encoding="utf-8")
-    cfg = make_cfg(cache_dir)
+    cfg = Config()
     cfg.tokenizer.user_dict = str(user_dict)
-    assert tokenize_file(csv_file, cfg, progress=False).sources[1][0] == "刹车异响"
-    user_dict.write_text("方向机重 5 n\n", encoding="utf-8")
-    corpus = tokenize_file(csv_file, cfg, progress=False)
-    assert not corpus.cached and corpus.sources[0][0] == "方向机重"
+
+    def key() -> str:
+        return cache_key([csv_file], "automaster", cfg, need_target=True)
+
+    first = key()
+    assert key() == first
+    user_dict.write_text("方向机重 5 n\n", encoding="utf-8")  # same path, new words
+    assert key() != first
 
 
-def test_need_target_false_keeps_every_row_and_has_its_own_entry(csv_file: Path, cache_dir: str) -> None:
+def test_need_target_false_keeps_every_row_and_has_its_own_entry(
+    csv_file: Path, cache_dir: str
+) -> None:
     cfg = make_cfg(cache_dir)
     tokenize_file(csv_file, cfg, progress=False)
     corpus = tokenize_file(csv_file, cfg, need_target=False, progress=False)
@@ -160,7 +183,9 @@ def pool_runs(monkeypatch) -> list[int]:
     return runs
 
 
-def test_worker_pool_matches_in_process(tmp_path: Path, cache_dir: str, monkeypatch, pool_runs) -> None:
+def test_worker_pool_matches_in_process(
+    tmp_path: Path, cache_dir: str, monkeypatch, pool_runs
+) -> None:
     path = tmp_path / "big.tsv"
     lines = [f"源文本{i} 第{i % 7}行\t目标{i % 5}\n" for i in range(600)]
     path.write_text("".join(lines), encoding="utf-8")

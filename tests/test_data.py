@@ -76,10 +76,12 @@ def test_lead_baseline_on_real_rows(shared_data: Path) -> None:
     assert lead_summary(rows[0]) == "不需要"  # its first technician turns are all [语音]
     assert lead_summary(rows[1]) == "你这个有没有电脑检测故障代码。"
     csl = read(shared_data / "csl/ts_dev.tsv")
-    assert lead_summary(csl[0]) == "采用修正的Rodrigues参数(MRP),建立了飞行器姿态控制系统的数学模型；" \
-        "利用刚体姿态动力学方程和运动学方程建立了带有转动惯量体坐标系各轴间耦合量的非线性控制系统模型；" \
-        "在镇定控制器设计中,用消去法建立了控制器与Lyapunov函数之间的关系,减少了在迭代算法求解过程中的" \
+    assert (
+        lead_summary(csl[0]) == "采用修正的Rodrigues参数(MRP),建立了飞行器姿态控制系统的数学模型；"
+        "利用刚体姿态动力学方程和运动学方程建立了带有转动惯量体坐标系各轴间耦合量的非线性控制系统模型；"
+        "在镇定控制器设计中,用消去法建立了控制器与Lyapunov函数之间的关系,减少了在迭代算法求解过程中的"
         "迭代次数,提出了基于平方和(SOS)方法的一种新的设计方法."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,8 +91,11 @@ def test_lead_baseline_on_real_rows(shared_data: Path) -> None:
 
 def test_csv_quoted_newlines_and_commas(tmp_path: Path) -> None:
     path = write(
-        tmp_path, "q.csv",
-        HEADER + 'Q1,b,m,"问题,有逗号","技师说：第一行\n第二行|车主说：好",报告\n' + "Q2,b,m,q2,技师说：d,r\n",
+        tmp_path,
+        "q.csv",
+        HEADER
+        + 'Q1,b,m,"问题,有逗号","技师说：第一行\n第二行|车主说：好",报告\n'
+        + "Q2,b,m,q2,技师说：d,r\n",
     )
     rows = read(path)
     assert rows[0].source == "问题,有逗号 技师说：第一行\n第二行|车主说：好"
@@ -103,13 +108,17 @@ def test_csv_truncated_last_row_skip_and_error(tmp_path: Path, caplog) -> None:
         rows = read(path)
     assert [r.id for r in rows] == ["Q1"]
     [message] = [r.getMessage() for r in caplog.records]
-    assert message.startswith("skipped 1 malformed row in t.csv (line 3; first: 5 fields, expected 6")
+    assert message.startswith(
+        "skipped 1 malformed row in t.csv (line 3; first: 5 fields, expected 6"
+    )
     with pytest.raises(DataError, match=r"t\.csv:3: 5 fields, expected 6 .*on_bad_row"):
         read(path, on_bad_row="error")
 
 
 def test_csv_open_quote_swallowing_the_rest_is_malformed(tmp_path: Path) -> None:
-    path = write(tmp_path, "t.csv", HEADER + 'Q1,b,m,q,技师说：d,r\nQ2,b,m,q,"技师说：被截\nQ3,b,m,q,d,r\n')
+    path = write(
+        tmp_path, "t.csv", HEADER + 'Q1,b,m,q,技师说：d,r\nQ2,b,m,q,"技师说：被截\nQ3,b,m,q,d,r\n'
+    )
     stats = ReadStats()
     rows = list(read_examples(path, DataConfig(), stats=stats))
     assert [r.id for r in rows] == ["Q1"] and stats.malformed == [3]
@@ -170,7 +179,9 @@ def test_format_from_config_extension_or_prefix(tmp_path: Path) -> None:
     assert resolve_format(Path("x.csv"), DataConfig(format="tsv")) == "tsv"
     write(tmp_path, "p.src", "a\n")
     assert resolve_format(tmp_path / "p", DataConfig()) == "parallel"
-    with pytest.raises(DataError, match="set data.format to one of automaster, jsonl, parallel, text, tsv"):
+    with pytest.raises(
+        DataError, match="set data.format to one of automaster, jsonl, parallel, text, tsv"
+    ):
         resolve_format(write(tmp_path, "x.txt", "a\n"), DataConfig())
     with pytest.raises(ConfigError, match="unknown reader 'xml'"):
         resolve_format(Path("x.csv"), DataConfig(format="xml"))
@@ -182,11 +193,15 @@ def test_format_from_config_extension_or_prefix(tmp_path: Path) -> None:
 
 
 def test_tsv_quoting_off_columns_and_bad_rows(tmp_path: Path) -> None:
-    path = write(tmp_path, "d.tsv", '"引号"开头的源\t标题\n源二\t"标题"二\n只有一列\n\n源三\t标题三\r\n')
+    path = write(
+        tmp_path, "d.tsv", '"引号"开头的源\t标题\n源二\t"标题"二\n只有一列\n\n源三\t标题三\r\n'
+    )
     stats = ReadStats()
     rows = list(read_examples(path, DataConfig(), stats=stats))
     assert [(r.id, r.source, r.target) for r in rows] == [
-        ("1", '"引号"开头的源', "标题"), ("2", "源二", '"标题"二'), ("5", "源三", "标题三")
+        ("1", '"引号"开头的源', "标题"),
+        ("2", "源二", '"标题"二'),
+        ("5", "源三", "标题三"),
     ]
     assert stats.malformed == [3]
     swapped = read(path, source_column=1, target_column=0)
@@ -204,7 +219,10 @@ def test_parallel_reader_and_count_mismatch(tmp_path: Path) -> None:
     write(tmp_path, "train.src", "源 一\n源 二\n")
     write(tmp_path, "train.tgt", "目标一\n目标二")  # no newline at the end: still two lines
     rows = read(tmp_path / "train")
-    assert [(r.id, r.source, r.target) for r in rows] == [("1", "源 一", "目标一"), ("2", "源 二", "目标二")]
+    assert [(r.id, r.source, r.target) for r in rows] == [
+        ("1", "源 一", "目标一"),
+        ("2", "源 二", "目标二"),
+    ]
     write(tmp_path, "bad.src", "a\nb\nc\n")
     write(tmp_path, "bad.tgt", "x\ny\n")
     with pytest.raises(DataError, match=r"bad\.src has 3 lines but .*bad\.tgt has 2"):
@@ -222,11 +240,16 @@ def test_jsonl_reader(tmp_path: Path) -> None:
         {"QID": "b", "Question": "问二"},
         {"QID": "c", "Question": 3, "Dialogue": None, "Report": "r"},
     ]
-    text = "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records)
+    text = "\n".join(
+        r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records
+    )
     path = write(tmp_path, "x.jsonl", text + "\n\n")
     stats = ReadStats()
     rows = list(read_examples(path, DataConfig(), stats=stats))
-    assert [(r.id, r.source, r.target) for r in rows] == [("a", "问 技师说：答", "报告"), ("c", "3", "r")]
+    assert [(r.id, r.source, r.target) for r in rows] == [
+        ("a", "问 技师说：答", "报告"),
+        ("c", "3", "r"),
+    ]
     assert stats.malformed == [2, 3]
     with pytest.raises(DataError, match=r"x\.jsonl:2: not JSON"):
         read(path, on_bad_row="error")
@@ -237,7 +260,11 @@ def test_jsonl_reader(tmp_path: Path) -> None:
 def test_text_reader_is_for_prediction(tmp_path: Path) -> None:
     path = write(tmp_path, "in.txt", "第一\n\n第三")
     rows = read(path, need_target=False, format="text")
-    assert [(r.id, r.source, r.target) for r in rows] == [("1", "第一", None), ("2", "", None), ("3", "第三", None)]
+    assert [(r.id, r.source, r.target) for r in rows] == [
+        ("1", "第一", None),
+        ("2", "", None),
+        ("3", "第三", None),
+    ]
     with pytest.raises(DataError, match="sources only"):
         read(path, format="text")
 
@@ -270,7 +297,13 @@ def test_cleaning_touches_only_the_dialogue(tmp_path: Path) -> None:
 
 
 def test_lead_summary_rules() -> None:
-    automaster = Example("Q", "ignored", None, 2, {"Dialogue": "车主说：你好|技师说：[语音]|技师说： 换刹车片 |车主说：哦"})
+    automaster = Example(
+        "Q",
+        "ignored",
+        None,
+        2,
+        {"Dialogue": "车主说：你好|技师说：[语音]|技师说： 换刹车片 |车主说：哦"},
+    )
     assert lead_summary(automaster) == "换刹车片"
     assert lead_summary(Example("Q", "", None, 2, {"Dialogue": "技师说：[语音]"})) == ""
     assert lead_summary(Example("1", "  第一句。第二句！", None, 1)) == "第一句。"

@@ -26,7 +26,9 @@ def make_cfg(cache_dir: str, **data) -> Config:
 
 
 def toy(n: int) -> TokenizedCorpus:
-    return TokenizedCorpus("toy", [str(i) for i in range(n)], [[str(i)] for i in range(n)], [["t"]] * n)
+    return TokenizedCorpus(
+        "toy", [str(i) for i in range(n)], [[str(i)] for i in range(n)], [["t"]] * n
+    )
 
 
 def test_split_dev_is_deterministic_and_disjoint() -> None:
@@ -49,11 +51,15 @@ def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
         data = prepare(cfg, progress=False)
     assert (len(data.train), len(data.dev), data.test) == (240, 30, None)
     assert len(data.src_vocab) == 2004 and len(data.tgt_vocab) == 1004
-    dev_words = {t for s in data.dev.sources for t in s} - {t for s in data.train.sources for t in s}
+    dev_words = {t for s in data.dev.sources for t in s} - {
+        t for s in data.train.sources for t in s
+    }
     assert dev_words and not any(w in data.src_vocab for w in dev_words)  # train split only
     assert "automaster_sample.csv: 270 rows" in caplog.text and "dev: 30 rows carved" in caplog.text
     again = prepare(cfg, progress=False)
-    assert again.train.cached and again.dev.ids == data.dev.ids and again.src_vocab == data.src_vocab
+    assert (
+        again.train.cached and again.dev.ids == data.dev.ids and again.src_vocab == data.src_vocab
+    )
 
 
 def test_prepare_with_dev_and_test_files_and_shared_vocab(cache_dir: str, tmp_path: Path) -> None:
@@ -84,7 +90,11 @@ def test_prepare_needs_rows(cache_dir: str, tmp_path: Path) -> None:
 
 
 def test_prepare_csl(shared_data: Path, cache_dir: str) -> None:
-    cfg = make_cfg(cache_dir, train=str(shared_data / "csl/ts_dev.tsv"), test=str(shared_data / "csl/ts_test.tsv"))
+    cfg = make_cfg(
+        cache_dir,
+        train=str(shared_data / "csl/ts_dev.tsv"),
+        test=str(shared_data / "csl/ts_test.tsv"),
+    )
     cfg.tokenizer.type = "char"
     data = prepare(cfg, progress=False)
     assert (len(data.train), len(data.test)) == (1000, 1000) and data.test.targets is not None

@@ -19,11 +19,25 @@ def tokenize(kind: str, text: str = TEXT, **options) -> list[str]:
 
 def test_jieba_words() -> None:
     tokens = tokenize("jieba")
-    assert tokens == ["奔驰", "ML500", "方向机", "重", "，", "助力", "泵", "换", "了", "3.5", "L", "机油"]
+    assert tokens == [
+        "奔驰",
+        "ML500",
+        "方向机",
+        "重",
+        "，",
+        "助力",
+        "泵",
+        "换",
+        "了",
+        "3.5",
+        "L",
+        "机油",
+    ]
 
 
 def test_char_tokenizer_with_and_without_ascii_words() -> None:
-    assert tokenize("char") == list("奔驰") + ["ML500"] + list("方向机重，助力泵换了") + ["3", ".", "5L"] + list("机油")
+    expected = [*"奔驰", "ML500", *"方向机重，助力泵换了", "3", ".", "5L", *"机油"]
+    assert tokenize("char") == expected
     plain = tokenize("char", keep_ascii_words=False)
     assert plain == [c for c in TEXT if not c.isspace()]
 
