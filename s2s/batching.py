@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from array import array
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -59,21 +59,21 @@ class Batch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """A copy with every tensor but ``src_lengths`` on ``device``."""
-        moved = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Tensor) and f.name != "src_lengths":
-                value = value.to(device, non_blocking=non_blocking)
-            moved[f.name] = value
-        return Batch(**moved)
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking), keep=("src_lengths",))
 
     def pin_memory(self) -> Batch:
         """A copy with every tensor in pinned memory (for ``non_blocking`` copies to a GPU)."""
-        return Batch(**{f.name: _pinned(getattr(self, f.name)) for f in fields(self)})
+        return self._map(Tensor.pin_memory)
 
-
-def _pinned(value):
-    return value.pin_memory() if isinstance(value, Tensor) else value
+    def _map(self, fn: Callable[[Tensor], Tensor], keep: tuple[str, ...] = ()) -> Batch:
+        """A copy with ``fn`` applied to every tensor field not named in ``keep``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Batch(
+            **{
+                name: fn(value) if isinstance(value, Tensor) and name not in keep else value
+                for name, value in values.items()
+            }
+        )
 
 
 # ---------------------------------------------------------------------------------------------

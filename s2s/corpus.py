@@ -27,7 +27,7 @@ import tempfile
 import time
 from array import array
 from collections import defaultdict, deque
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -222,23 +222,22 @@ def _tokenize(path: Path, cfg: Config, need_target: bool, progress: bool) -> _Pa
     )
     workers = cfg.data.num_workers or _cpu_count()
     builder = _Builder()
-    with tqdm(
-        desc=f"tokenizing {path.name}", unit=" rows", disable=not progress, leave=False
-    ) as bar:
-        if len(head) < MIN_ROWS_FOR_POOL or workers < 2:
-            _consume(map(chunk_tokenizer, chunks), builder, bar)
-        else:
-            # fork shares the loaded jieba dictionary; other platforms pickle the tokenizer config
+    with ExitStack() as stack:
+        if len(head) >= MIN_ROWS_FOR_POOL and workers > 1:
+            # fork (before the progress bar starts a thread) shares the loaded jieba dictionary;
+            # where fork is not the way, workers unpickle the tokenizer from its config
             context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-            with context.Pool(workers, _init_worker, (chunk_tokenizer,)) as pool:
-                _consume(_bounded_imap(pool, _work, chunks, 4 * workers), builder, bar)
+            pool = stack.enter_context(context.Pool(workers, _init_worker, (chunk_tokenizer,)))
+            results: Iterable[ChunkResult] = _bounded_imap(pool, _work, chunks, 4 * workers)
+        else:
+            results = map(chunk_tokenizer, chunks)
+        bar = stack.enter_context(
+            tqdm(desc=f"tokenizing {path.name}", unit=" rows", disable=not progress, leave=False)
+        )
+        for result in results:
+            builder.add(*result)
+            bar.update(len(result[0]))
     return builder.finish(read)
-
-
-def _consume(results: Iterable[ChunkResult], builder: _Builder, bar: tqdm) -> None:
-    for result in results:
-        builder.add(*result)
-        bar.update(len(result[0]))
 
 
 def _chunked(items: Iterable[Row], size: int) -> Iterator[list[Row]]:

@@ -324,7 +324,6 @@ class _FieldPicker:
                 f"{', '.join(self.required)}; found {', '.join(names) or 'nothing'}); "
                 "set data.source_fields / data.target_field to the names the file uses"
             )
-        self.has_id = cfg.id_field in names
         self.has_target = cfg.target_field in names
 
     def example(self, row: dict[str, str], line: int) -> Example:
@@ -335,7 +334,7 @@ class _FieldPicker:
         )
         source = cfg.field_separator.join(p for p in parts if p)
         target = row.get(cfg.target_field) if self.has_target else None
-        ident = row[cfg.id_field] if self.has_id else str(line)
+        ident = row.get(cfg.id_field) or str(line)  # no id: the line number
         return Example(ident, source, target, line, row)
 
 
