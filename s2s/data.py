@@ -219,7 +219,7 @@ def read_jsonl(path: Path, cfg: DataConfig, *, need_target: bool) -> Iterator[Ex
             continue
         row = {str(k): "" if v is None else str(v) for k, v in record.items()}
         if columns is None:
-            columns = _FieldPicker(path, list(row), cfg, need_target, what="first record's keys")
+            columns = _FieldPicker(path, list(row), cfg, need_target, what="first record")
         missing = [f for f in columns.required if f not in row]
         if missing:
             yield BadRow(line, f"missing field {', '.join(missing)}")
@@ -320,7 +320,7 @@ class _FieldPicker:
         missing = [f for f in self.required if f not in names]
         if missing:
             raise DataError(
-                f"{path}: the {what} lack {', '.join(missing)} (expected "
+                f"{path}: the {what} lacks {', '.join(missing)} (expected "
                 f"{', '.join(self.required)}; found {', '.join(names) or 'nothing'}); "
                 "set data.source_fields / data.target_field to the names the file uses"
             )

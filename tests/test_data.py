@@ -54,7 +54,7 @@ def test_automaster_real_rows(shared_data: Path) -> None:
 
 def test_automaster_test_layout(shared_data: Path) -> None:
     path = shared_data / "automaster/test_sample.csv"
-    with pytest.raises(DataError, match="lack Report"):
+    with pytest.raises(DataError, match="header lacks Report"):
         read(path)
     rows = read(path, need_target=False)
     assert [r.id for r in rows] == ["Q1", "Q2", "Q3", "Q4"]
@@ -156,7 +156,7 @@ def test_missing_empty_and_wrong_header(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         read(path)
     message = str(err.value)
-    assert "lack Question, Dialogue, Report" in message
+    assert "header lacks Question, Dialogue, Report" in message
     assert "found id, question, dialogue, report" in message and "data.source_fields" in message
     rows = read(path, source_fields=["question", "dialogue"], target_field="report", id_field="id")
     assert (rows[0].id, rows[0].source, rows[0].target) == ("1", "q d", "r")
@@ -253,7 +253,7 @@ def test_jsonl_reader(tmp_path: Path) -> None:
     assert stats.malformed == [2, 3]
     with pytest.raises(DataError, match=r"x\.jsonl:2: not JSON"):
         read(path, on_bad_row="error")
-    with pytest.raises(DataError, match="first record's keys lack Body"):
+    with pytest.raises(DataError, match="first record lacks Body"):
         read(path, source_fields=["Body"])
 
 
