@@ -1,0 +1,100 @@
+"""Tokenizers: text → tokens and back (registry ``TOKENIZERS``).
+
+    tok = build_tokenizer(cfg.tokenizer)        # jieba | char | whitespace
+    tok.tokenize("奔驰ML500 方向机重")           # ['奔驰', 'ML500', '方向机', '重']
+    tok.detokenize(["方向机", "重"])             # '方向机重'
+
+Tokens never contain whitespace and whitespace is never a token; token strings are interned,
+so a corpus holds each distinct word once. A tokenizer pickles as its config (worker processes
+rebuild it).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Protocol
+
+import jieba
+
+from s2s.config import TokenizerConfig
+from s2s.errors import ConfigError
+from s2s.registry import Registry
+
+TOKENIZERS = Registry("tokenizer")
+
+jieba.setLogLevel(logging.WARNING)  # jieba logs its dictionary loading at INFO
+
+
+class Tokenizer(Protocol):
+    cfg: TokenizerConfig
+
+    def tokenize(self, text: str) -> list[str]: ...
+
+    def detokenize(self, tokens: list[str]) -> str: ...
+
+
+def build_tokenizer(cfg: TokenizerConfig) -> Tokenizer:
+    """The tokenizer named by ``cfg.type``."""
+    return TOKENIZERS.build(cfg)
+
+
+class _Base:
+    """Shared parts: the config, pickling as the config, joining without spaces."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        self.cfg = cfg
+
+    def __reduce__(self):
+        return type(self), (self.cfg,)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+
+@TOKENIZERS.register("jieba")
+class JiebaTokenizer(_Base):
+    """Chinese words by jieba (default mode), with an optional user dictionary."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__(cfg)
+        if cfg.user_dict is None:
+            self._jieba = jieba.dt  # the process-wide default: its dictionary loads once
+        else:
+            if not Path(cfg.user_dict).is_file():
+                raise ConfigError(f"tokenizer.user_dict: file not found: {cfg.user_dict}")
+            self._jieba = jieba.Tokenizer()  # a user dictionary changes it: a private one
+            self._jieba.load_userdict(cfg.user_dict)
+        self._jieba.initialize()  # load the dictionary now, before worker processes fork
+
+    def tokenize(self, text: str) -> list[str]:
+        intern = sys.intern
+        # str.split() drops whitespace tokens and splits the rare token with a space inside
+        return [intern(t) for word in self._jieba.cut(text) for t in word.split()]
+
+
+@TOKENIZERS.register("char")
+class CharTokenizer(_Base):
+    """Every non-whitespace character; optionally ASCII letter/digit runs stay whole."""
+
+    _ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|\S")
+    _CHARS = re.compile(r"\S")
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__(cfg)
+        self._pattern = self._ASCII_WORDS if cfg.keep_ascii_words else self._CHARS
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(map(sys.intern, self._pattern.findall(text)))
+
+
+@TOKENIZERS.register("whitespace")
+class WhitespaceTokenizer(_Base):
+    """Text that is already segmented: tokens are separated by whitespace."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(map(sys.intern, text.split()))
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens)

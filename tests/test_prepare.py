@@ -1,0 +1,101 @@
+"""prepare(): train/dev/test corpora, the dev split, vocabularies, the sample under data/."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from s2s.config import Config
+from s2s.corpus import TokenizedCorpus
+from s2s.errors import ConfigError, DataError
+from s2s.prepare import prepare, split_dev
+from s2s.vocabulary import Vocabulary
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "automaster_sample.csv"
+
+
+def make_cfg(cache_dir: str, **data) -> Config:
+    cfg = Config()
+    cfg.data.cache_dir = cache_dir
+    cfg.data.train = str(SAMPLE)
+    for key, value in data.items():
+        setattr(cfg.data, key, value)
+    return cfg
+
+
+def toy(n: int) -> TokenizedCorpus:
+    return TokenizedCorpus(
+        "toy", [str(i) for i in range(n)], [[str(i)] for i in range(n)], [["t"]] * n
+    )
+
+
+def test_split_dev_is_deterministic_and_disjoint() -> None:
+    corpus = toy(100)
+    train, dev = split_dev(corpus, 0.1, seed=7)
+    assert len(dev) == 10 and len(train) == 90
+    assert sorted(train.ids + dev.ids, key=int) == corpus.ids and not set(train.ids) & set(dev.ids)
+    assert dev.ids == sorted(dev.ids, key=int)  # file order kept
+    assert split_dev(corpus, 0.1, seed=7)[1].ids == dev.ids
+    assert split_dev(corpus, 0.1, seed=8)[1].ids != dev.ids
+    assert len(split_dev(corpus, 25, seed=7)[1]) == 25
+    with pytest.raises(ConfigError, match="data.dev_split: 100"):
+        split_dev(corpus, 100, seed=7)
+
+
+def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
+    cfg = make_cfg(cache_dir, dev_split=30)
+    cfg.vocab.source_size, cfg.vocab.target_size = 2000, 1000
+    with caplog.at_level(logging.INFO):
+        data = prepare(cfg, progress=False)
+    assert (len(data.train), len(data.dev), data.test) == (240, 30, None)
+    assert len(data.src_vocab) == 2004 and len(data.tgt_vocab) == 1004
+    dev_words = {t for s in data.dev.sources for t in s} - {
+        t for s in data.train.sources for t in s
+    }
+    assert dev_words and not any(w in data.src_vocab for w in dev_words)  # train split only
+    assert "automaster_sample.csv: 270 rows" in caplog.text and "dev: 30 rows carved" in caplog.text
+    again = prepare(cfg, progress=False)
+    assert (
+        again.train.cached and again.dev.ids == data.dev.ids and again.src_vocab == data.src_vocab
+    )
+
+
+def test_prepare_with_dev_and_test_files_and_shared_vocab(cache_dir: str, tmp_path: Path) -> None:
+    cfg = make_cfg(
+        cache_dir,
+        dev=str(ROOT / "data" / "automaster_sample_dev.csv"),
+        test=str(ROOT / "data" / "automaster_sample_test.csv"),
+        dev_split=0.5,  # ignored: a dev file is given
+    )
+    cfg.tokenizer.type = "char"
+    cfg.vocab.shared = True
+    cfg.vocab.source_size = 500
+    data = prepare(cfg, progress=False)
+    assert (len(data.train), len(data.dev), len(data.test)) == (270, 30, 5)
+    assert data.test.targets is None and data.test.ids[0] == "Q325"
+    assert data.src_vocab is data.tgt_vocab and len(data.src_vocab) == 504
+    [path] = data.save_vocabularies(tmp_path)
+    assert path.name == "vocab.txt" and Vocabulary.load(path) == data.src_vocab
+
+
+def test_prepare_needs_rows(cache_dir: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data.train is not set"):
+        prepare(make_cfg(cache_dir, train=None), progress=False)
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("QID,Question,Dialogue,Report\nQ1,q,d,\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no usable rows .*1 with an empty source or target"):
+        prepare(make_cfg(cache_dir, train=str(header_only)), progress=False)
+
+
+def test_prepare_csl(shared_data: Path, cache_dir: str) -> None:
+    cfg = make_cfg(
+        cache_dir,
+        train=str(shared_data / "csl/ts_dev.tsv"),
+        test=str(shared_data / "csl/ts_test.tsv"),
+    )
+    cfg.tokenizer.type = "char"
+    data = prepare(cfg, progress=False)
+    assert (len(data.train), len(data.test)) == (1000, 1000) and data.test.targets is not None
+    assert data.train.sources[0][:4] == ["采", "用", "修", "正"]
