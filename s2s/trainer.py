@@ -195,14 +195,16 @@ class Trainer:
             raise ConfigError(f"{self.cfg.data.train}: {len(plan)} batches, too few for {self.world.size} processes")
         return plan[self.world.rank : usable : self.world.size]
 
-    def _update(self, batches: list[Batch]) -> tuple[float, int, float]:
-        """One optimizer update over ``batches``; returns (summed NLL, target tokens, grad norm)."""
+    def _update(self, batches: list[Batch]) -> tuple[float, float, int, float]:
+        """One optimizer update over ``batches``; returns (summed NLL, summed coverage loss,
+        target tokens, gradient norm)."""
         self.model.train()
         coverage_on = self.cfg.model.decoder.coverage and self.progress.step >= self.cfg.model.decoder.coverage_from_step
         self.net.set_coverage(coverage_on)
         self.progress.coverage_on = coverage_on
         n_tokens = sum(int(b.tgt_mask.sum()) for b in batches)  # CPU tensors: no device sync
         nll_sum = torch.zeros((), device=self.device)
+        coverage_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(batches):
             sync = i == len(batches) - 1
             with self.world.no_sync(self.model, skip=not sync), self._autocast():
@@ -210,7 +212,9 @@ class Trainer:
                 nll = out.token_loss.sum()
                 loss = nll / n_tokens
                 if out.coverage_loss is not None:
-                    loss = loss + self.cfg.model.decoder.coverage_weight * out.coverage_loss.sum() / n_tokens
+                    coverage = out.coverage_loss.sum()
+                    loss = loss + self.cfg.model.decoder.coverage_weight * coverage / n_tokens
+                    coverage_sum += coverage.detach().float()
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             nll_sum += nll.detach().float()
         if self.scaler:
@@ -230,7 +234,7 @@ class Trainer:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self._count_bad_step(finite, nll)
-        return nll, n_tokens, norm
+        return nll, float(coverage_sum), n_tokens, norm
 
     def _count_bad_step(self, finite: bool, nll: float) -> None:
         """A NaN/inf loss (or gradient) skips the update; max_bad_steps in a row stop the run."""
@@ -267,8 +271,9 @@ class Trainer:
         if not self.world.is_main:
             return
         self._append_metrics(stats)
-        for name in ("loss", "lr", "grad_norm", "tokens_per_sec"):
-            self.writer.add_scalar(f"train/{name}", stats[name], self.progress.step)
+        for name in ("loss", "coverage_loss", "lr", "grad_norm", "tokens_per_sec"):
+            if name in stats:
+                self.writer.add_scalar(f"train/{name}", stats[name], self.progress.step)
 
     def _append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
@@ -340,7 +345,7 @@ class Trainer:
             self.writer.add_image("dev/attention", attention_image(hypothesis.attention, hypothesis.p_gen), step)
         self.writer.add_text("dev/example", f"prediction: {prediction}  \nreference: {reference}", step)
         char = scores["char"]
-        best = f"best {self.progress.best_score:.4g} @ {self.progress.best_step}" if self.progress.best_score is not None else ""
+        best = f"best {_format_score(self.progress.best_score, self.tcfg.keep_best_by)} @ {self.progress.best_step}"
         log.info(
             "step %d | dev loss %.3f ppl %.1f | ROUGE-1/2/L %.1f/%.1f/%.1f (char) | %s%s%s",
             step, result["loss"], result["ppl"], 100 * char["rouge-1"]["f"], 100 * char["rouge-2"]["f"],
@@ -435,7 +440,7 @@ class Trainer:
         best, last = self.out / "best.pt", self.out / "last.pt"
         if self.world.is_main:
             score = self.progress.best_score
-            what = f"{self.tcfg.keep_best_by} {score:.4g} at step {self.progress.best_step}" if score is not None \
+            what = f"{_format_score(score, self.tcfg.keep_best_by)} at step {self.progress.best_step}" if score is not None \
                 else f"the model at step {self.progress.best_step}; no dev set"
             log.info("done: %d steps%s", self.progress.step, " (stopped early)" if stopped_early else "")
             log.info("best checkpoint: %s (%s)", best, what)
@@ -480,18 +485,22 @@ class _Window:
     """Training statistics since the last log line."""
 
     def __init__(self) -> None:
-        self.nll, self.tokens, self.norms, self.start = 0.0, 0, [], time.perf_counter()
+        self.nll, self.coverage, self.tokens, self.norms, self.start = 0.0, 0.0, 0, [], time.perf_counter()
 
-    def add(self, nll: float, tokens: int, grad_norm: float) -> None:
+    def add(self, nll: float, coverage: float, tokens: int, grad_norm: float) -> None:
         self.nll += nll
+        self.coverage += coverage
         self.tokens += tokens
         self.norms.append(grad_norm)
 
     def flush(self) -> dict[str, float]:
+        """Per-token loss (and coverage loss, when there is one), mean gradient norm, tokens/s."""
         elapsed = time.perf_counter() - self.start
         loss = self.nll / max(self.tokens, 1)
         stats = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "grad_norm": sum(self.norms) / max(len(self.norms), 1),
                  "tokens_per_sec": self.tokens / max(elapsed, 1e-9)}
+        if self.coverage:
+            stats["coverage_loss"] = self.coverage / max(self.tokens, 1)
         self.__init__()
         return stats
 
@@ -514,6 +523,13 @@ def _score_of(result: dict[str, Any], key: str) -> float:
     if key in ("loss", "ppl"):
         return result[key]
     return result["scores"]["char"][key]["f"]
+
+
+def _format_score(score: float, key: str) -> str:
+    """``rouge-l`` 0.2871 -> "ROUGE-L 28.71 (char)"; ``loss`` 3.2 -> "loss 3.200"."""
+    if key in ("loss", "ppl"):
+        return f"{key} {score:.3f}"
+    return f"{key.upper()} {100 * score:.2f} (char)"
 
 
 def _better(score: float, best: float, key: str) -> bool:

@@ -1,7 +1,9 @@
 """Shared fixtures. Tests that need the real data in ../shared/data skip when it is absent."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,42 @@ def shared_data() -> Path:
 def cache_dir(tmp_path: Path) -> str:
     """A private tokenization cache, so tests never read or write the user's ~/.cache/s2s."""
     return str(tmp_path / "cache")
+
+
+def _load_script(name: str):
+    """A module from scripts/ (not a package), e.g. the toy-task generator."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+toy_tasks = _load_script("make_toy_data")
+
+
+@dataclass
+class ToyRun:
+    result: "TrainResult"
+    cfg: "Config"
+    dev: Path  # the dev TSV: source<TAB>target
+
+    def pairs(self) -> list[tuple[list[str], list[str]]]:
+        rows = [line.rstrip("\n").split("\t") for line in open(self.dev, encoding="utf-8")]
+        return [(source.split(), target.split()) for source, target in rows]
+
+
+@pytest.fixture
+def train_toy(tmp_path: Path):
+    """Train configs/toy.yaml on a synthetic task in tmp_path: train_toy("reverse", "key=value", ...)."""
+    from s2s.config import load_config
+    from s2s.trainer import train
+
+    def run(task: str, *overrides: str, n_train: int = 3000, vocab: int = 20, name: str = "run") -> ToyRun:
+        train_tsv, dev_tsv = toy_tasks.write_task(task, tmp_path / f"{task}-{vocab}", n_train=n_train, vocab=vocab)
+        cfg = load_config(ROOT / "configs" / "toy.yaml", [
+            f"data.train={train_tsv}", f"data.dev={dev_tsv}", f"data.cache_dir={tmp_path / 'cache'}",
+            f"train.output_dir={tmp_path / name}", *overrides,
+        ])
+        return ToyRun(train(cfg, show_progress=False), cfg, dev_tsv)
+
+    return run
