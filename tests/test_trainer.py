@@ -1,0 +1,275 @@
+"""The trainer survives what long runs meet: interrupts, crashes mid-save, NaNs, resumes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from s2s import checkpoint as checkpoint_module
+from s2s.checkpoint import find_resume_checkpoint, load_checkpoint, save_checkpoint
+from s2s.config import load_config
+from s2s.errors import CheckpointError, ConfigError
+from s2s.model import Seq2Seq
+from s2s.trainer import Trainer, TrainingError, TrainingInterrupted, train
+from conftest import ROOT, toy_tasks
+
+# small and quick, with dropout (so random state matters) and a decaying learning rate
+QUICK = (
+    "train.max_steps=40", "train.log_every=1", "train.eval_every=20", "train.batch_size=32",
+    "model.embeddings.dropout=0.2", "model.decoder.dropout=0.2",
+    "train.scheduler.type=step", "train.scheduler.step_size=7", "train.scheduler.gamma=0.7",
+)
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in open(run_dir / "metrics.jsonl", encoding="utf-8")]
+
+
+def curve(run_dir: Path) -> list[tuple[int, float, float]]:
+    """(step, loss, lr) of every logged training step."""
+    return [(r["step"], r["loss"], r["lr"]) for r in records(run_dir) if "loss" in r]
+
+
+@pytest.fixture
+def toy_config(tmp_path: Path):
+    """configs/toy.yaml on a small reverse task (10 batches an epoch) in tmp_path."""
+    train_tsv, dev_tsv = toy_tasks.write_task("reverse", tmp_path / "data", n_train=320, n_dev=40)
+
+    def make(*overrides: str, run: str = "run"):
+        return load_config(ROOT / "configs" / "toy.yaml", [
+            f"data.train={train_tsv}", f"data.dev={dev_tsv}", f"data.cache_dir={tmp_path / 'cache'}",
+            f"train.output_dir={tmp_path / run}", *QUICK, *overrides,
+        ])
+
+    return make
+
+
+def interrupt_at(monkeypatch, step: int, signal_number: int = signal.SIGINT) -> None:
+    """Deliver a real signal to this process while update number ``step`` runs."""
+    original = Trainer._update
+
+    def update(self, batches):
+        if self.progress.step + 1 == step:
+            os.kill(os.getpid(), signal_number)
+        return original(self, batches)
+
+    monkeypatch.setattr(Trainer, "_update", update)
+
+
+def test_resume_continues_exactly(toy_config, monkeypatch) -> None:
+    """Interrupted at step 25 (mid-epoch 3) and resumed: the same losses and learning rates
+    at every step as a run that was never interrupted."""
+    whole = train(toy_config(run="whole"), show_progress=False)
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, 25)
+        with pytest.raises(TrainingInterrupted) as stop:
+            train(toy_config(run="split"), show_progress=False)
+    assert stop.value.step == 25 and stop.value.signal_number == signal.SIGINT
+    assert stop.value.checkpoint.name == "last.pt"
+    assert load_checkpoint(stop.value.checkpoint)["progress"]["batch_in_epoch"] == 5
+    resumed = train(toy_config("train.resume=auto", run="split"), show_progress=False)
+    assert resumed.steps == whole.steps == 40
+    assert curve(whole.output_dir) == curve(resumed.output_dir)
+    for name in ("model", "optimizer"):
+        assert_same(load_checkpoint(whole.last_checkpoint)[name], load_checkpoint(resumed.last_checkpoint)[name])
+
+
+def assert_same(a, b) -> None:
+    """Nested dicts/lists of tensors and numbers, equal to the last bit."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    else:
+        assert a == b
+
+
+def test_resume_restores_the_scheduler_and_allows_a_longer_run(toy_config) -> None:
+    first = train(toy_config(), show_progress=False)
+    lr_before = curve(first.output_dir)[-1][2]
+    longer = train(toy_config("train.resume=auto", "train.max_steps=50"), show_progress=False)
+    assert longer.steps == 50
+    lrs = [lr for step, _, lr in curve(longer.output_dir) if step > 40]
+    assert lr_before == pytest.approx(0.01 * 0.7 ** (40 // 7), rel=1e-6)
+    assert lrs[0] == pytest.approx(0.01 * 0.7 ** (41 // 7), rel=1e-6)  # not reset to the base lr
+
+
+def test_resume_refuses_a_model_change(toy_config) -> None:
+    train(toy_config("train.max_steps=5"), show_progress=False)
+    with pytest.raises(ConfigError, match=r"model cannot change on resume \(model.encoder.hidden_size: 32 -> 48\)"):
+        Trainer(toy_config("train.resume=auto", "model.encoder.hidden_size=48"), show_progress=False)
+
+
+def test_output_dir_of_another_run_is_refused_unless_asked(toy_config) -> None:
+    train(toy_config("train.max_steps=5"), show_progress=False)
+    with pytest.raises(ConfigError, match="holds another run"):
+        Trainer(toy_config("train.max_steps=5"), show_progress=False)
+    result = train(toy_config("train.max_steps=3", "train.overwrite=true"), show_progress=False)
+    assert result.steps == 3 and max(r["step"] for r in records(result.output_dir)) == 3
+
+
+def test_resume_auto_falls_back_to_the_newest_valid_checkpoint(toy_config, tmp_path, caplog) -> None:
+    first = train(toy_config("train.eval_every=10", "train.keep_last=5"), show_progress=False)
+    last = first.output_dir / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # a crash left it truncated
+    with pytest.raises(CheckpointError, match="last.pt: cannot read the checkpoint"):
+        load_checkpoint(last)
+    path, ckpt = find_resume_checkpoint(first.output_dir)
+    assert path.name == "step_40.pt" and ckpt["progress"]["step"] == 40
+    assert "skipping" in caplog.text and "last.pt" in caplog.text
+
+
+def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"progress": {"step": 1}}, path)
+
+    def crash(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"progress": {"step": 2}}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["progress"]["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+def test_checkpoints_hold_no_pickled_objects(tmp_path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "s2s-checkpoint", "version": 1, "config": Path("x")}, path)
+    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+        load_checkpoint(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not an s2s checkpoint"):
+        load_checkpoint(path)
+
+
+def _nan_on(monkeypatch, steps: set[int] | None) -> None:
+    """Make the loss NaN on the given updates (all of them for None)."""
+    original = Seq2Seq.forward
+    calls = {"n": 0}
+
+    def forward(self, batch, label_smoothing=0.0):
+        out = original(self, batch, label_smoothing)
+        calls["n"] += 1
+        if steps is None or calls["n"] in steps:
+            out.token_loss = out.token_loss * float("nan")
+        return out
+
+    monkeypatch.setattr(Seq2Seq, "forward", forward)
+
+
+def test_nan_loss_skips_the_batch(toy_config, monkeypatch, caplog) -> None:
+    _nan_on(monkeypatch, {3, 4})
+    result = train(toy_config("train.max_steps=8", "train.eval_every=0"), show_progress=False)
+    assert result.steps == 8
+    assert caplog.text.count("batch skipped") == 2
+    weights = load_checkpoint(result.last_checkpoint)["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_nan_loss_in_a_row_stops_the_run(toy_config, monkeypatch) -> None:
+    _nan_on(monkeypatch, None)
+    with pytest.raises(TrainingError, match="3 updates in a row had a NaN/inf loss"):
+        train(toy_config("train.max_bad_steps=3"), show_progress=False)
+
+
+def test_best_checkpoint_is_the_best_evaluation(toy_config) -> None:
+    result = train(toy_config("train.eval_every=8"), show_progress=False)
+    evaluations = [r for r in records(result.output_dir) if "dev_loss" in r]
+    assert [r["step"] for r in evaluations] == [8, 16, 24, 32, 40]
+    best = max(evaluations, key=lambda r: (r["dev_rouge-l_char"], -r["step"]))
+    saved = load_checkpoint(result.best_checkpoint)
+    assert saved["progress"]["best_step"] == best["step"] == result.best_step
+    assert "optimizer" not in saved  # best.pt is for prediction: weights, config, vocabularies
+    assert saved["progress"]["best_score"] == pytest.approx(best["dev_rouge-l_char"])
+    assert sorted(p.name for p in result.output_dir.glob("step_*.pt")) == ["step_40.pt"]  # keep_last: 1
+
+
+def test_early_stopping_after_patience(toy_config) -> None:
+    """With a learning rate of 0 nothing improves after the first evaluation."""
+    result = train(toy_config("train.optimizer.lr=0", "train.scheduler.type=constant", "train.eval_every=5",
+                              "train.patience=2"), show_progress=False)
+    assert result.stopped_early and result.steps == 15 and result.best_step == 5
+
+
+def test_a_missing_dev_set_is_an_error_at_start(toy_config) -> None:
+    with pytest.raises(ConfigError, match="train.patience needs a dev set"):
+        Trainer(toy_config("data.dev=null", "train.patience=2"), show_progress=False)
+    with pytest.raises(ConfigError, match="set train.max_steps or train.max_epochs"):
+        Trainer(toy_config("train.max_steps=0"), show_progress=False)
+
+
+def test_max_epochs_and_accumulation(toy_config) -> None:
+    result = train(toy_config("train.max_steps=0", "train.max_epochs=2", "train.accumulate=3"), show_progress=False)
+    assert result.steps == 8  # 10 batches an epoch, 3 per update: 4 updates an epoch
+    assert load_checkpoint(result.last_checkpoint)["progress"]["epoch"] == 2
+
+
+def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(toy_config("model.decoder.type=pointer_generator", "model.decoder.coverage=true"), show_progress=False)
+    events = EventAccumulator(str(result.output_dir / "tensorboard")).Reload()
+    scalars = set(events.Tags()["scalars"])
+    for tag in ("train/loss", "train/lr", "train/grad_norm", "train/tokens_per_sec", "train/coverage_loss",
+                "dev/loss", "dev/ppl", "dev/rouge-1-char", "dev/rouge-2-word", "dev/rouge-l-char"):
+        assert tag in scalars
+    assert "dev/attention" in events.Tags()["images"]
+    assert len(events.Scalars("train/loss")) == 40
+
+
+def _s2s(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "s2s", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_sigint_to_a_real_training_process_saves_and_exits_130(toy_config, tmp_path) -> None:
+    cfg = toy_config()
+    args = ["train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}",
+            f"data.cache_dir={cfg.data.cache_dir}", f"train.output_dir={tmp_path / 'cli'}",
+            "train.max_steps=100000", "train.log_every=1", "train.eval_every=0"]
+    process = _s2s(*args)
+    metrics = tmp_path / "cli" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted at step" in stderr and "train.resume=auto" in stderr
+    ckpt = load_checkpoint(tmp_path / "cli" / "last.pt")
+    assert ckpt["progress"]["step"] >= 1
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+def test_two_process_gloo_run(toy_config, tmp_path) -> None:
+    """torchrun with 2 CPU processes: each trains on its shard, only the first one writes."""
+    cfg = toy_config()
+    out = tmp_path / "ddp"
+    process = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "s2s",
+         "train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}",
+         f"data.cache_dir={cfg.data.cache_dir}", f"train.output_dir={out}", "train.max_steps=10",
+         "train.eval_every=5", "train.log_every=1", "train.threads=1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert [r["step"] for r in records(out) if "loss" in r] == list(range(1, 11))  # one writer
+    assert load_checkpoint(out / "last.pt")["progress"]["step"] == 10
+    assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt", "step_10.pt"]
