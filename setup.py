@@ -22,6 +22,7 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "rouge-score==0.1.2"],
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
     },
     entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
 )

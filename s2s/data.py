@@ -16,7 +16,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from s2s.config import CleanConfig, DataConfig
 from s2s.errors import DataError
@@ -328,11 +328,7 @@ class _FieldPicker:
 
     def example(self, row: dict[str, str], line: int) -> Example:
         cfg = self.cfg
-        parts = (
-            clean_dialogue(row[name], cfg.clean) if name == DIALOGUE_FIELD else row[name]
-            for name in cfg.source_fields
-        )
-        source = cfg.field_separator.join(p for p in parts if p)
+        source = compose_source(row, cfg)
         target = row.get(cfg.target_field) if self.has_target else None
         ident = row.get(cfg.id_field) or str(line)  # no id: the line number
         return Example(ident, source, target, line, row)
@@ -341,6 +337,15 @@ class _FieldPicker:
 # ---------------------------------------------------------------------------------------------
 # Cleaning and the lead baseline
 # ---------------------------------------------------------------------------------------------
+
+
+def compose_source(fields: Mapping[str, str], cfg: DataConfig) -> str:
+    """The source text of a row: ``cfg.source_fields`` joined, the Dialogue field cleaned."""
+    parts = (
+        clean_dialogue(fields.get(name) or "", cfg.clean) if name == DIALOGUE_FIELD else fields.get(name) or ""
+        for name in cfg.source_fields
+    )
+    return cfg.field_separator.join(p for p in parts if p)
 
 
 def split_turns(dialogue: str) -> list[tuple[str, str]]:

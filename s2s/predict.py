@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -26,7 +26,7 @@ from s2s.batching import collate, encode_corpus, example_lengths, plan_batches
 from s2s.checkpoint import load_checkpoint, model_from_checkpoint
 from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
-from s2s.data import EXTENSIONS, clean_dialogue, lead_summary, read_examples
+from s2s.data import EXTENSIONS, clean_dialogue, compose_source, lead_summary, read_examples
 from s2s.errors import ConfigError
 from s2s.model import Seq2Seq
 from s2s.search import search
@@ -66,18 +66,27 @@ class Summarizer:
         raw["predict"] |= changes
         return from_dict(raw, source="search options").predict
 
-    def tokenize(self, text: str) -> list[str]:
-        """Clean one raw text as the training data was, and tokenize it (not truncated)."""
+    def source_text(self, item: str | Mapping[str, str]) -> str:
+        """One raw input as the model's source text. A row of fields (``{"Question": ..,
+        "Dialogue": ..}``) is joined and cleaned as the training rows were; a plain string is
+        cleaned as a dialogue when the model was trained on AutoMaster."""
+        if isinstance(item, Mapping):
+            return compose_source(item, self.cfg.data)
         if _trained_on_automaster(self.cfg.data):
-            text = clean_dialogue(text, self.cfg.data.clean)
-        return self.tokenizer.tokenize(text)
+            return clean_dialogue(item, self.cfg.data.clean)
+        return item
 
-    def summarize(self, texts: Sequence[str], **options: Any) -> list[str]:
-        """Summaries of raw ``texts``; ``options`` override search options (beam_size=...)."""
+    def tokenize(self, item: str | Mapping[str, str]) -> list[str]:
+        """The tokens of one raw input (not truncated)."""
+        return self.tokenizer.tokenize(self.source_text(item))
+
+    def summarize(self, texts: Sequence[str | Mapping[str, str]], **options: Any) -> list[str]:
+        """Summaries of raw inputs; ``options`` override search options (beam_size=...)."""
         return [s.text for s in self.summaries(texts, self.options(**options))]
 
-    def summaries(self, texts: Sequence[str], options: PredictConfig | None = None,
+    def summaries(self, texts: Sequence[str | Mapping[str, str]], options: PredictConfig | None = None,
                   return_attention: bool = False, progress: bool = False) -> list[Summary]:
+        """Like ``summarize``, with tokens, scores and (if asked) attention and p_gen."""
         sources = [self.tokenize(t) for t in texts]
         limit = self.cfg.data.max_source_len
         if limit:
