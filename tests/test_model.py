@@ -87,8 +87,11 @@ def test_packed_encoder_ignores_padding(kind: str) -> None:
 
 @pytest.mark.parametrize("attention", ["luong_dot", "luong_general"])
 @pytest.mark.parametrize("rnn", ["lstm", "gru"])
-def test_fast_path_equals_step_path(attention: str, rnn: str) -> None:
-    model = model_for(attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fast_path_equals_step_path(attention: str, rnn: str, layers: int) -> None:
+    """The fused RNN over the whole target equals the step-by-step recurrence (s2s.recurrence)."""
+    model = model_for(attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn,
+                      decoder__num_layers=layers)
     assert model.decoder.fast_path
     batch = make_batch([7, 4, 2], [5, 3, 1])
     memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext)
@@ -280,3 +283,16 @@ def test_build_model_loads_pretrained_for_both_sides(tmp_path) -> None:
     model = build_model(cfg, ["<pad>", "<unk>", "<s>", "</s>", "汽车"], ["<pad>", "<unk>", "<s>", "</s>", "汽车"])
     assert torch.allclose(model.src_embeddings.table.weight[4], torch.full((6,), 0.25))
     assert torch.allclose(model.tgt_embeddings.table.weight[4], torch.full((6,), 0.25))
+
+
+def test_additive_attention_equals_the_tanh_formula() -> None:
+    """The sigmoid form gives exactly the weights of softmax(v^T tanh(W_q q + W_k k + w_c c))."""
+    torch.manual_seed(0)
+    attention = ATTENTIONS.build(AttentionConfig(type="bahdanau"), query_size=8, key_size=6, coverage=True)
+    query, keys, coverage = torch.randn(3, 2, 8), torch.randn(3, 5, 6), torch.rand(3, 5)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5])
+    _, weights = attention(query, keys, attention.precompute(keys), mask, coverage)
+    features = (attention.query_layer(query).unsqueeze(2) + attention.key_layer(keys).unsqueeze(1)
+                + attention.coverage_layer(coverage.unsqueeze(-1)).unsqueeze(1))
+    scores = attention.energy(torch.tanh(features)).squeeze(-1).masked_fill(~mask.unsqueeze(1), float("-inf"))
+    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), atol=1e-6, rtol=0)
