@@ -30,6 +30,9 @@ class RNNSteps:
         self.rnn, self.known_size = rnn, known_size
         self.is_lstm = isinstance(rnn, nn.LSTM)
         self.dropout = rnn.dropout if rnn.training else 0.0
+        # the weights of the per-step part of layer 0's input, copied once: a column slice is not
+        # a layout the matmul takes, and would be copied at every step
+        self.extra_weight = rnn.weight_ih_l0[:, known_size:].t().contiguous()  # (input - known, gates)
 
     def project_known(self, known: Tensor) -> Tensor:
         """known (batch, steps, known_size) -> its share of layer 0's input gates, biases included:
@@ -47,7 +50,7 @@ class RNNSteps:
         for layer in range(self.rnn.num_layers):
             w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"weight_hh_l{layer}")
             if layer == 0:
-                input_gates = known_gates if extra is None else torch.addmm(known_gates, extra, w_ih[:, self.known_size :].t())
+                input_gates = known_gates if extra is None else torch.addmm(known_gates, extra, self.extra_weight)
             else:
                 below = F.dropout(new_h[-1], self.dropout, training=self.dropout > 0)
                 b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
