@@ -195,7 +195,6 @@ def _setup_logging(debug: bool) -> None:
     handler.setFormatter(logging.Formatter("%(message)s" if not debug else "%(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.INFO)
-    log.propagate = False
 
 
 def _import_plugin(module: str) -> None:
