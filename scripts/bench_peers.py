@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""s2s side by side with JoeyNMT and OpenNMT-py: one model, one machine, one run.
+
+    python scripts/bench_peers.py --peers-venv VENV [--workdir .bench] [--threads 2]
+
+VENV holds both peers (`bash ../shared/peers/install_peers.sh VENV`). The command builds the
+benchmark data with the peers' make_data.py, then, each tool in a fresh process:
+- s2s trains the spec (configs/peer_spec.yaml: 20k/20k words, emb 128, BiLSTM 128x2, LSTM 256
+  with Bahdanau attention and input feeding, batches of 32, Adam 1e-3, clip 5) for 220 updates
+  and decodes the 500 dev sources (beam 4, min = max length 50, batches of 32) with that model;
+- s2s's fast configuration does the same (Luong general attention, no input feeding: the
+  decoder's fast path; token-budget batches);
+- JoeyNMT and OpenNMT-py run through ../shared/peers/run_peers.sh.
+Training is timed over updates 21..220 from a timestamp after every optimizer step, tokens
+counted as the peers' probe counts them (target: words + </s>; source: words). Prints one table
+with target tokens/s, beam-4 sentences/s, peak RSS, the model FLOP utilisation against this
+machine's fp32 matmul peak (measured in the same run), and s2s's ratio to the faster peer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import benchlib
+
+FAST = ["model.attention.type=luong_general", "model.decoder.input_feeding=false",
+        "train.batch_size=1000", "train.batch_tokens=6000"]
+PEER_LINE = re.compile(r"^(\w+) train: tgt_tok/s=(\d+) src_tok/s=(\d+) sents/s=([\d.]+).*decode beam4: sents/s=([\d.]+)")
+
+
+def run_s2s(args: argparse.Namespace, data: Path, name: str, overrides: list[str]) -> dict:
+    """Train then decode in a child process (its own memory and allocator); its figures."""
+    child = [sys.executable, __file__, "--child", name, "--workdir", str(args.workdir), "--threads", str(args.threads),
+             "--", *overrides]
+    result = subprocess.run(child, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(benchlib.ROOT)})
+    if result.returncode != 0:
+        sys.exit(f"s2s ({name}) failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child(args: argparse.Namespace, overrides: list[str]) -> None:
+    """In a fresh process: s2s trains the spec for 220 updates, then beam-decodes the dev set."""
+    from bench_model import spec_config, time_training
+    from s2s.corpus import tokenize_file
+    from s2s.predict import Summarizer
+
+    benchlib.set_threads(args.threads)
+    data = args.workdir / "peerdata"
+    out = args.workdir / f"s2s-{args.child}"
+    cfg = spec_config(data, out, 220, overrides)
+    figures = time_training(cfg)
+    figures["flops"] = benchlib.flops_per_target_token(cfg, figures["src_per_tgt"], figures["avg_src_len"], 20004)
+    summarizer = Summarizer.load(out / "run" / "last.pt", "cpu")
+    sources = tokenize_file(data / "dev", summarizer.cfg, need_target=False, progress=False).sources
+    options = summarizer.options(search="beam", beam_size=4, batch_size=32, min_length=50, max_length=50)
+    start = time.perf_counter()
+    summarizer.decode(sources, options)
+    figures["decode_sents_s"] = len(sources) / (time.perf_counter() - start)
+    figures["peak_rss_mb"] = benchlib.peak_rss_mb()
+    print(json.dumps(figures))
+
+
+def run_peers(args: argparse.Namespace) -> dict[str, dict]:
+    """JoeyNMT and OpenNMT-py through their harness, one at a time, with their peak RSS."""
+    python = args.peers_venv / "bin" / "python"
+    env = {**os.environ, "PY": str(python), "PATH": f"{args.peers_venv / 'bin'}:{os.environ['PATH']}",
+           "BENCH_THREADS": str(args.threads)}
+    figures = {}
+    for tool in ("joey", "onmt"):
+        process = subprocess.run(
+            ["/usr/bin/time", "-f", "peak_rss_kb=%M", "bash", str(benchlib.PEERS / "run_peers.sh"), str(args.workdir), tool],
+            capture_output=True, text=True, env=env,
+        )
+        match = next((m for line in process.stdout.splitlines() if (m := PEER_LINE.match(line))), None)
+        if match is None:
+            sys.exit(f"{tool} failed:\n{process.stdout[-2000:]}\n{process.stderr[-2000:]}")
+        rss = re.search(r"peak_rss_kb=(\d+)", process.stderr)
+        figures[tool] = {"tgt_tok_s": float(match[2]), "src_tok_s": float(match[3]), "sents_s": float(match[4]),
+                         "decode_sents_s": float(match[5]), "peak_rss_mb": int(rss[1]) / 1024 if rss else float("nan")}
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peers-venv", type=Path, help="virtualenv with JoeyNMT and OpenNMT-py (install_peers.sh)")
+    parser.add_argument("--workdir", type=Path, default=benchlib.ROOT / ".bench")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-peers", action="store_true", help="only the s2s rows")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.workdir = args.workdir.resolve()
+    if args.child:
+        return child(args, args.overrides)
+    if not args.skip_peers and not args.peers_venv:
+        parser.error("--peers-venv is required (or --skip-peers)")
+    benchlib.set_threads(args.threads)
+    data = benchlib.peer_data(args.workdir)
+    peak = benchlib.matmul_peak()["square 2048"]
+    rows = {"s2s (peer spec)": run_s2s(args, data, "spec", []),
+            "s2s fast (Luong, no input feeding, token batches)": run_s2s(args, data, "fast", FAST)}
+    peers = {} if args.skip_peers else run_peers(args)
+    rows |= {"JoeyNMT 2.3.0": peers["joey"], "OpenNMT-py 3.5.1": peers["onmt"]} if peers else {}
+    for figures in peers.values():
+        figures["flops"] = rows["s2s (peer spec)"]["flops"]  # the same model, the same data
+    best_train = max((f["tgt_tok_s"] for f in peers.values()), default=None)
+    best_decode = max((f["decode_sents_s"] for f in peers.values()), default=None)
+
+    print(f"machine: {benchlib.machine()}; fp32 matmul peak {peak:.0f} GFLOP/s; "
+          f"spec model {rows['s2s (peer spec)']['flops'] / 1e6:.1f} MFLOP per target token")
+    print(f"| tool | train tgt tok/s | train src tok/s | beam-4 sents/s | peak RSS (MB) | MFU | x faster peer (train / decode) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, f in rows.items():
+        mfu = f["flops"] * f["tgt_tok_s"] / 1e9 / peak
+        ratio = (f"{f['tgt_tok_s'] / best_train:.2f} / {f['decode_sents_s'] / best_decode:.2f}"
+                 if best_train and name.startswith("s2s") else "")
+        print(f"| {name} | {f['tgt_tok_s']:.0f} | {f['src_tok_s']:.0f} | {f['decode_sents_s']:.1f} | "
+              f"{f['peak_rss_mb']:.0f} | {mfu:.0%} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
