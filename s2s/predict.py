@@ -24,12 +24,12 @@ from tqdm import tqdm
 
 from s2s.batching import collate, encode_corpus, example_lengths, plan_batches
 from s2s.checkpoint import load_checkpoint, model_from_checkpoint
-from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict
+from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict, validate
 from s2s.corpus import TokenizedCorpus, tokenize_file
 from s2s.data import EXTENSIONS, clean_dialogue, compose_source, lead_summary, read_examples
 from s2s.errors import ConfigError
 from s2s.model import Seq2Seq
-from s2s.search import search
+from s2s.search import SEARCHERS, search
 from s2s.tokenizers import build_tokenizer
 from s2s.vocabulary import UNK, Vocabulary
 
@@ -61,10 +61,16 @@ class Summarizer:
         return cls(model, cfg, Vocabulary(ckpt["src_vocab"]), Vocabulary(ckpt["tgt_vocab"]), pick_device(device))
 
     def options(self, **changes: Any) -> PredictConfig:
-        """The checkpoint's search options (``predict``) with ``changes``, validated."""
+        """The checkpoint's search options (``predict``) with ``changes``, validated: unknown
+        names, wrong types, out-of-range values and unknown searches raise ``ConfigError``."""
         raw = to_dict(self.cfg)
         raw["predict"] |= changes
-        return from_dict(raw, source="search options").predict
+        cfg = from_dict(raw, source="search options")
+        validate(cfg, source="search options")
+        if cfg.predict.search not in SEARCHERS:
+            choices = ", ".join(SEARCHERS.names())
+            raise ConfigError(f"search options: predict.search: unknown search {cfg.predict.search!r} (choices: {choices})")
+        return cfg.predict
 
     def source_text(self, item: str | Mapping[str, str]) -> str:
         """One raw input as the model's source text. A row of fields (``{"Question": ..,
@@ -109,11 +115,13 @@ class Summarizer:
             for row, (index, hyps) in enumerate(zip(batch.indices, hypotheses)):
                 best = hyps[0]
                 source = sources[index] or [UNK]
+                # the batch pads sources to its longest: keep this source's columns
+                attention = None if best.attention is None else best.attention[:, : len(source)]
                 words = self.tgt_vocab.decode(best.tokens, batch.oovs[row])
                 if replace_unk:
-                    words = _replace_unk(words, best.attention, source)
+                    words = _replace_unk(words, attention, source)
                 results[index] = Summary(self.tokenizer.detokenize(words), words, source, best.score,
-                                         best.attention, best.p_gen)
+                                         attention, best.p_gen)
         return results
 
 
