@@ -85,7 +85,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predict_file(
         args.checkpoint, args.input, args.output, input_format=args.format,
         options={k: v for k, v in options.items() if v is not None}, overrides=args.overrides,
-        baseline=args.baseline, device=args.device,
+        baseline=args.baseline, device=args.device, plot_attention=args.plot_attention,
     )
     return 0
 
@@ -156,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="block repeated n-grams")
     predict.add_argument("--replace-unk", action="store_true", default=None,
                          help="attention models: replace <unk> by the most-attended source word")
+    predict.add_argument("--plot-attention", metavar="DIR",
+                         help="write an attention heatmap PNG per input into DIR (needs s2s[plot])")
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument("overrides", nargs="*", metavar="predict.key=value",
                          help="other search options, e.g. predict.max_length_ratio=1.5")

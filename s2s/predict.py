@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_overr
 from s2s.corpus import TokenizedCorpus, tokenize_file
 from s2s.data import EXTENSIONS, clean_dialogue, compose_source, lead_summary, read_examples
 from s2s.errors import ConfigError
+from s2s.extras import require
 from s2s.model import Seq2Seq
+from s2s.plotting import save_attention_png
 from s2s.search import SEARCHERS, search
 from s2s.tokenizers import build_tokenizer
 from s2s.vocabulary import UNK, Vocabulary
@@ -135,26 +138,35 @@ def predict_file(
     overrides: Iterable[str] = (),
     baseline: str | None = None,
     device: str = "auto",
+    plot_attention: str | Path | None = None,
 ) -> int:
-    """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count."""
+    """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count.
+    ``plot_attention``: a folder that gets one attention heatmap PNG per input, named by its id."""
     start = time.perf_counter()
     fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
     if baseline is not None:
+        if plot_attention:
+            raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
         ids, texts = _lead_baseline(input_path, fmt)
     else:
+        if plot_attention:
+            require("PIL", "plot", "--plot-attention")  # before the work, not after
         summarizer = Summarizer.load(checkpoint, device)
         search_options = summarizer.options(**(options or {}), **_predict_overrides(overrides))
+        with_attention = plot_attention is not None
         if str(input_path) == "-":
             lines = [line.rstrip("\r\n") for line in sys.stdin]
             ids = [str(i) for i in range(1, len(lines) + 1)]
-            summaries = summarizer.summaries(lines, search_options, progress=True)
+            summaries = summarizer.summaries(lines, search_options, with_attention, progress=True)
         else:
             cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(summarizer.cfg.data, format=fmt))
             corpus = tokenize_file(input_path, cfg, need_target=False)
             _warn_truncated(corpus.stats.truncated_sources, cfg)
             ids = corpus.ids
-            summaries = summarizer.decode(corpus.sources, search_options, progress=True)
+            summaries = summarizer.decode(corpus.sources, search_options, with_attention, progress=True)
         texts = [s.text for s in summaries]
+        if plot_attention is not None:
+            _plot_attention(Path(plot_attention), ids, summaries)
     _write(ids, texts, output_path, as_csv=fmt == "automaster")
     seconds = time.perf_counter() - start
     log.info("%d summaries in %.1f s (%.1f sents/s) -> %s", len(texts), seconds,
@@ -172,6 +184,15 @@ def _lead_baseline(input_path: str | Path, fmt: str) -> tuple[list[str], list[st
     """The lead baseline needs no model: AutoMaster's first technician turn, else the first sentence."""
     examples = list(read_examples(input_path, DataConfig(format=fmt), need_target=False))
     return [e.id for e in examples], [lead_summary(e) for e in examples]
+
+
+def _plot_attention(folder: Path, ids: list[str], summaries: list[Summary]) -> None:
+    """One heatmap PNG per summary in ``folder``, named by the input's id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for id_, summary in zip(ids, summaries):
+        name = re.sub(r"[^\w.-]", "_", id_).lstrip(".") or "input"
+        save_attention_png(folder / f"{name}.png", summary.attention, summary.tokens, summary.source_tokens, summary.p_gen)
+    log.info("%d attention heatmaps written to %s", len(summaries), folder)
 
 
 def _predict_overrides(overrides: Iterable[str]) -> dict[str, Any]:
