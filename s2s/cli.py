@@ -101,7 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from s2s.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, device=args.device)
+    serve(args.checkpoint, host=args.host, port=args.port, device=args.device, examples=args.examples)
     return 0
 
 
@@ -184,6 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    serve.add_argument("--examples", metavar="FILE",
+                       help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)")
     serve.set_defaults(command=cmd_serve)
     return parser
 

@@ -90,8 +90,8 @@ def summary_json(summary: Summary, batch_size: int, seconds: float) -> dict[str,
         "tokens": summary.tokens,
         "source_tokens": summary.source_tokens,
         "score": round(summary.score, 4),
-        "attention": None if summary.attention is None else summary.attention.float().cpu().round(decimals=4).tolist(),
-        "p_gen": None if summary.p_gen is None else summary.p_gen.float().cpu().round(decimals=4).tolist(),
+        "attention": None if summary.attention is None else summary.attention.double().cpu().round(decimals=4).tolist(),
+        "p_gen": None if summary.p_gen is None else summary.p_gen.double().cpu().round(decimals=4).tolist(),
         "batch_size": batch_size,  # requests answered by the same model call
         "seconds": round(seconds, 4),
     }
