@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Mapping, Sequence
 
+from torch import Tensor
+
 from s2s.config import PredictConfig
 from s2s.data import read_examples
 from s2s.errors import S2SError
@@ -90,11 +92,15 @@ def summary_json(summary: Summary, batch_size: int, seconds: float) -> dict[str,
         "tokens": summary.tokens,
         "source_tokens": summary.source_tokens,
         "score": round(summary.score, 4),
-        "attention": None if summary.attention is None else summary.attention.double().cpu().round(decimals=4).tolist(),
-        "p_gen": None if summary.p_gen is None else summary.p_gen.double().cpu().round(decimals=4).tolist(),
+        "attention": _rounded(summary.attention),  # (len(tokens), len(source_tokens))
+        "p_gen": _rounded(summary.p_gen),  # (len(tokens),): pointer-generator, else None
         "batch_size": batch_size,  # requests answered by the same model call
         "seconds": round(seconds, 4),
     }
+
+
+def _rounded(values: Tensor | None) -> list | None:
+    return None if values is None else values.double().cpu().round(decimals=4).tolist()
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,6 +220,10 @@ def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_batch: in
         if first.get("type") == "missing":
             return JSONResponse({"error": "no request body: send a JSON object"}, status_code=400)
         return JSONResponse({"error": f"bad request: {first.get('msg', 'cannot read it')}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, err: Exception) -> JSONResponse:  # logged by uvicorn too
+        return JSONResponse({"error": f"internal error: {type(err).__name__}: {err}"}, status_code=500)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

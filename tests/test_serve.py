@@ -155,6 +155,25 @@ def test_model_work_does_not_block_the_server(summarizer: Summarizer, monkeypatc
         assert pending.result(timeout=10).status_code == 200
 
 
+def test_a_failing_model_call_is_a_500_with_a_message_and_the_server_goes_on(summarizer: Summarizer,
+                                                                             monkeypatch) -> None:
+    summaries = summarizer.summaries
+    calls = iter([RuntimeError("out of memory"), None])
+
+    def fail_once(*args, **kwargs):
+        error = next(calls)
+        if error:
+            raise error
+        return summaries(*args, **kwargs)
+
+    monkeypatch.setattr(summarizer, "summaries", fail_once)
+    with TestClient(create_app(summarizer), raise_server_exceptions=False) as client:
+        response = client.post("/summarize", json={"text": "刹车异响"})
+        assert response.status_code == 500
+        assert response.json() == {"error": "internal error: RuntimeError: out of memory"}
+        assert client.post("/summarize", json={"text": "刹车异响"}).status_code == 200
+
+
 def test_a_missing_extra_is_one_clear_line(pointer_generator: Path, summarizer: Summarizer, monkeypatch, capsys) -> None:
     monkeypatch.setitem(__import__("sys").modules, "fastapi", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install 's2s\[serve\]'"):
