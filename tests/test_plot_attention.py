@@ -33,7 +33,8 @@ def _predict(checkpoint: Path, out: Path, *args: str) -> int:
 
 def _has_ink(image, box: tuple[int, int, int, int]) -> bool:
     """Whether a region holds text: dark grey pixels (no colour of the viridis heatmap is grey)."""
-    return any(r == g == b < 100 for r, g, b in image.crop(box).getdata())
+    rgb = image.crop(box).tobytes()
+    return any(rgb[i] == rgb[i + 1] == rgb[i + 2] < 100 for i in range(0, len(rgb), 3))
 
 
 def test_predict_writes_a_labelled_png_per_input(pointer_generator: Path, tmp_path: Path) -> None:

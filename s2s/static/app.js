@@ -122,7 +122,9 @@ function renderSummary(tokens, pGen) {
 function headerCell(text, scope, className) {
   const th = document.createElement("th");
   th.scope = scope;
-  th.textContent = text;
+  const label = document.createElement("span"); // column labels are set vertically by the CSS
+  label.textContent = text;
+  th.append(label);
   if (className) th.className = className;
   return th;
 }
