@@ -191,11 +191,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(debug: bool) -> None:
+    """Log lines of the s2s package to stderr, once however often ``main`` runs in a process."""
+    for handler in [h for h in log.handlers if getattr(h, "_s2s_console", False)]:
+        log.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
+    handler._s2s_console = True
     handler.setFormatter(logging.Formatter("%(message)s" if not debug else "%(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.INFO)
-    log.propagate = False
 
 
 def _import_plugin(module: str) -> None:

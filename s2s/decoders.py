@@ -28,6 +28,7 @@ from s2s.config import AttentionConfig, DecoderConfig
 from s2s.embeddings import Embeddings
 from s2s.encoders import RNNState
 from s2s.errors import ConfigError
+from s2s.recurrence import RNNSteps
 from s2s.registry import Registry
 
 DECODERS = Registry("decoder")
@@ -149,9 +150,11 @@ class AttentionDecoder(nn.Module):
             rnn_output, _ = self.rnn(inputs, state.rnn)  # (batch, tgt_len, hidden)
             context, attention = self.attention(rnn_output, memory.keys, memory.proj_keys, memory.mask)
             return self._output(inputs, rnn_output, context, attention)
+        rnn = RNNSteps(self.rnn, self.embeddings.size)
+        known = rnn.project_known(inputs)  # (batch, tgt_len, gates): one matmul for all steps
         steps = []
-        for t in range(inputs.size(1)):
-            out, state = self.step(inputs[:, t], memory, state)
+        for x, gates in zip(inputs.unbind(1), known.unbind(1)):
+            out, state = self._step(x, gates, rnn, memory, state)
             steps.append(out)
         return DecoderOutput(
             **{f.name: _cat_steps([getattr(s, f.name) for s in steps]) for f in fields(DecoderOutput)}
@@ -159,8 +162,14 @@ class AttentionDecoder(nn.Module):
 
     def step(self, inputs: Tensor, memory: Memory, state: DecoderState) -> tuple[DecoderOutput, DecoderState]:
         """One step: inputs (batch, emb), the embedded previous tokens."""
-        rnn_input = torch.cat([inputs, state.feed], dim=-1) if self.input_feeding else inputs
-        rnn_output, rnn_state = self.rnn(rnn_input.unsqueeze(1), state.rnn)  # (batch, 1, hidden)
+        rnn = RNNSteps(self.rnn, self.embeddings.size)
+        return self._step(inputs, rnn.project_known(inputs), rnn, memory, state)
+
+    def _step(self, inputs: Tensor, known_gates: Tensor, rnn: RNNSteps, memory: Memory,
+              state: DecoderState) -> tuple[DecoderOutput, DecoderState]:
+        """inputs (batch, emb); known_gates: their share of the RNN's input gates."""
+        top, rnn_state = rnn.step(known_gates, state.feed if self.input_feeding else None, state.rnn)
+        rnn_output = top.unsqueeze(1)  # (batch, 1, hidden)
         context, attention = self.attention(
             rnn_output, memory.keys, memory.proj_keys, memory.mask, state.coverage
         )  # (batch, 1, key_size), (batch, 1, src_len)

@@ -25,26 +25,36 @@ Params = Iterable[torch.nn.Parameter]
 
 @OPTIMIZERS.register("adam")
 def adam(cfg: OptimizerConfig, params: Params) -> Optimizer:
-    return torch.optim.Adam(params, lr=cfg.lr, betas=_betas(cfg), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return _fused(torch.optim.Adam, params, lr=cfg.lr, betas=_betas(cfg), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
 @OPTIMIZERS.register("adamw")
 def adamw(cfg: OptimizerConfig, params: Params) -> Optimizer:
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=_betas(cfg), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return _fused(torch.optim.AdamW, params, lr=cfg.lr, betas=_betas(cfg), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
 @OPTIMIZERS.register("sgd")
 def sgd(cfg: OptimizerConfig, params: Params) -> Optimizer:
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return _fused(torch.optim.SGD, params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 @OPTIMIZERS.register("adagrad")
 def adagrad(cfg: OptimizerConfig, params: Params) -> Optimizer:
     """Adagrad with an initial accumulator of 0.1, as See et al. (2017) train the pointer-generator."""
-    return torch.optim.Adagrad(
-        params, lr=cfg.lr, initial_accumulator_value=cfg.initial_accumulator_value,
+    return _fused(
+        torch.optim.Adagrad, params, lr=cfg.lr, initial_accumulator_value=cfg.initial_accumulator_value,
         eps=cfg.eps, weight_decay=cfg.weight_decay,
     )
+
+
+def _fused(optimizer: type[Optimizer], params: Params, **options: object) -> Optimizer:
+    """The optimizer's fused implementation (one kernel per step for all parameters) where this
+    PyTorch has one for these devices (CPU since 2.4), else its default."""
+    params = list(params)
+    try:
+        return optimizer(params, fused=True, **options)
+    except (RuntimeError, TypeError):
+        return optimizer(params, **options)
 
 
 def _betas(cfg: OptimizerConfig) -> tuple[float, float]:

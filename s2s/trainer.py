@@ -41,12 +41,16 @@ from s2s.checkpoint import (
 )
 from s2s.config import Config, from_dict, save_config, to_dict, validate
 from s2s.errors import ConfigError, S2SError
+from s2s.attention import ATTENTIONS
+from s2s.decoders import DECODERS
+from s2s.encoders import ENCODERS
 from s2s.model import build_model
 from s2s.optim import OPTIMIZERS, SCHEDULERS, is_per_evaluation
 from s2s.plotting import attention_image
 from s2s.prepare import prepare
-from s2s.search import search
-from s2s.tokenizers import build_tokenizer
+from s2s.runtime import tune_allocator
+from s2s.search import SEARCHERS, search
+from s2s.tokenizers import TOKENIZERS, build_tokenizer
 from s2s.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -111,6 +115,7 @@ class Trainer:
         self.show_progress = show_progress and self.world.is_main
         if self.tcfg.threads:
             torch.set_num_threads(self.tcfg.threads)
+        tune_allocator()
         _seed_everything(self.tcfg.seed)
         self.device = self.world.device
         self.amp_dtype = _amp_dtype(self.tcfg.amp, self.device)
@@ -537,7 +542,12 @@ def _better(score: float, best: float, key: str) -> bool:
 
 
 def _check_training_plan(cfg: Config) -> None:
-    """Errors that would otherwise surface only after hours of training."""
+    """Errors that would otherwise surface only after the data is read, or hours of training."""
+    for registry, name in ((TOKENIZERS, cfg.tokenizer.type), (ENCODERS, cfg.model.encoder.type),
+                           (ATTENTIONS, cfg.model.attention.type), (DECODERS, cfg.model.decoder.type),
+                           (OPTIMIZERS, cfg.train.optimizer.type), (SCHEDULERS, cfg.train.scheduler.type),
+                           (SEARCHERS, cfg.predict.search)):
+        registry.get(name)  # an unknown name lists the choices
     t = cfg.train
     if not t.max_steps and not t.max_epochs:
         raise ConfigError("train: set train.max_steps or train.max_epochs (both are 0)")

@@ -1,6 +1,7 @@
 """Shared fixtures. Tests that need the real data in ../shared/data skip when it is absent."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -48,21 +49,24 @@ class ToyRun:
         return [(source.split(), target.split()) for source, target in rows]
 
 
-@pytest.fixture
-def train_toy(tmp_path: Path):
-    """Train configs/toy.yaml on a synthetic task in tmp_path: train_toy("reverse", "key=value", ...)."""
+def train_toy_model(directory: Path, task: str, *overrides: str, n_train: int = 3000, vocab: int = 20,
+                    name: str = "run") -> ToyRun:
+    """Train configs/toy.yaml on a synthetic task, everything under ``directory``."""
     from s2s.config import load_config
     from s2s.trainer import train
 
-    def run(task: str, *overrides: str, n_train: int = 3000, vocab: int = 20, name: str = "run") -> ToyRun:
-        train_tsv, dev_tsv = toy_tasks.write_task(task, tmp_path / f"{task}-{vocab}", n_train=n_train, vocab=vocab)
-        cfg = load_config(ROOT / "configs" / "toy.yaml", [
-            f"data.train={train_tsv}", f"data.dev={dev_tsv}", f"data.cache_dir={tmp_path / 'cache'}",
-            f"train.output_dir={tmp_path / name}", *overrides,
-        ])
-        return ToyRun(train(cfg, show_progress=False), cfg, dev_tsv)
+    train_tsv, dev_tsv = toy_tasks.write_task(task, directory / f"{task}-{vocab}", n_train=n_train, vocab=vocab)
+    cfg = load_config(ROOT / "configs" / "toy.yaml", [
+        f"data.train={train_tsv}", f"data.dev={dev_tsv}", f"data.cache_dir={directory / 'cache'}",
+        f"train.output_dir={directory / name}", *overrides,
+    ])
+    return ToyRun(train(cfg, show_progress=False), cfg, dev_tsv)
 
-    return run
+
+@pytest.fixture
+def train_toy(tmp_path: Path):
+    """train_toy("reverse", "key=value", ...): train configs/toy.yaml in this test's tmp_path."""
+    return functools.partial(train_toy_model, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -71,24 +71,51 @@ def test_forward_shapes_and_padding(attention: str, decoder: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_packed_encoder_ignores_padding(kind: str) -> None:
+@pytest.mark.parametrize("packed", [True, False])
+def test_encoder_ignores_padding(kind: str, packed: bool) -> None:
     """An example encoded inside a padded batch equals the same example encoded alone."""
     torch.manual_seed(0)
     encoder = ENCODERS.build(EncoderConfig(type=kind, hidden_size=5, num_layers=2), input_size=4).eval()
     x = torch.randn(3, 6, 4)
     lengths = torch.tensor([6, 3, 1])
-    outputs, final = encoder(x, lengths)
-    alone, alone_final = encoder(x[1:2, :3], lengths[1:2])
+    outputs, final = encoder(x, lengths, packed=packed)
+    alone, alone_final = encoder(x[1:2, :3], lengths[1:2], packed=packed)
     torch.testing.assert_close(outputs[1:2, :3], alone)
     assert (outputs[1, 3:] == 0).all()
     h, h_alone = (final[0], alone_final[0]) if kind == "lstm" else (final, alone_final)
     torch.testing.assert_close(h[:, 1:2], h_alone)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
+def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidirectional: bool) -> None:
+    """The CPU path (fused kernel a segment of time at a time) gives PyTorch's packed-sequence
+    outputs, final states and gradients."""
+    torch.manual_seed(0)
+    encoder = ENCODERS.build(EncoderConfig(type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional),
+                             input_size=5)
+    x = torch.randn(6, 9, 5, requires_grad=True)
+    lengths = torch.tensor([9, 3, 9, 1, 5, 3])
+    results = []
+    for packed in (True, False):
+        outputs, final = encoder(x, lengths, packed=packed)
+        finals = final if isinstance(final, tuple) else (final,)
+        grad = torch.autograd.grad(outputs.sum() + sum(f.pow(2).sum() for f in finals), x)[0]
+        results.append((outputs, finals, grad))
+    (o1, f1, g1), (o2, f2, g2) = results
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip(f1, f2):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(g1, g2)
+
+
 @pytest.mark.parametrize("attention", ["luong_dot", "luong_general"])
 @pytest.mark.parametrize("rnn", ["lstm", "gru"])
-def test_fast_path_equals_step_path(attention: str, rnn: str) -> None:
-    model = model_for(attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fast_path_equals_step_path(attention: str, rnn: str, layers: int) -> None:
+    """The fused RNN over the whole target equals the step-by-step recurrence (s2s.recurrence)."""
+    model = model_for(attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn,
+                      decoder__num_layers=layers)
     assert model.decoder.fast_path
     batch = make_batch([7, 4, 2], [5, 3, 1])
     memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext)
@@ -280,3 +307,16 @@ def test_build_model_loads_pretrained_for_both_sides(tmp_path) -> None:
     model = build_model(cfg, ["<pad>", "<unk>", "<s>", "</s>", "汽车"], ["<pad>", "<unk>", "<s>", "</s>", "汽车"])
     assert torch.allclose(model.src_embeddings.table.weight[4], torch.full((6,), 0.25))
     assert torch.allclose(model.tgt_embeddings.table.weight[4], torch.full((6,), 0.25))
+
+
+def test_additive_attention_equals_the_tanh_formula() -> None:
+    """The sigmoid form gives exactly the weights of softmax(v^T tanh(W_q q + W_k k + w_c c))."""
+    torch.manual_seed(0)
+    attention = ATTENTIONS.build(AttentionConfig(type="bahdanau"), query_size=8, key_size=6, coverage=True)
+    query, keys, coverage = torch.randn(3, 2, 8), torch.randn(3, 5, 6), torch.rand(3, 5)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5])
+    _, weights = attention(query, keys, attention.precompute(keys), mask, coverage)
+    features = (attention.query_layer(query).unsqueeze(2) + attention.key_layer(keys).unsqueeze(1)
+                + attention.coverage_layer(coverage.unsqueeze(-1)).unsqueeze(1))
+    scores = attention.energy(torch.tanh(features)).squeeze(-1).masked_fill(~mask.unsqueeze(1), float("-inf"))
+    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), atol=1e-6, rtol=0)
