@@ -21,8 +21,11 @@ setup(
         "tensorboard>=2.10",
     ],
     extras_require={
-        "dev": ["pytest>=7", "rouge-score==0.1.2"],
+        # httpx: FastAPI's TestClient; selenium: drives Debian's chromium + chromium-driver in the
+        # browser test (no browser download)
+        "dev": ["pytest>=7", "rouge-score==0.1.2", "httpx>=0.27", "selenium>=4.11"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
+        "plot": ["pillow>=10.1"],  # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1)
     },
     entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
 )

@@ -85,7 +85,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predict_file(
         args.checkpoint, args.input, args.output, input_format=args.format,
         options={k: v for k, v in options.items() if v is not None}, overrides=args.overrides,
-        baseline=args.baseline, device=args.device,
+        baseline=args.baseline, device=args.device, plot_attention=args.plot_attention,
     )
     return 0
 
@@ -101,7 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from s2s.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, device=args.device)
+    serve(args.checkpoint, host=args.host, port=args.port, device=args.device, examples=args.examples)
     return 0
 
 
@@ -156,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="block repeated n-grams")
     predict.add_argument("--replace-unk", action="store_true", default=None,
                          help="attention models: replace <unk> by the most-attended source word")
+    predict.add_argument("--plot-attention", metavar="DIR",
+                         help="write an attention heatmap PNG per input into DIR (needs s2s[plot])")
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument("overrides", nargs="*", metavar="predict.key=value",
                          help="other search options, e.g. predict.max_length_ratio=1.5")
@@ -182,6 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    serve.add_argument("--examples", metavar="FILE",
+                       help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)")
     serve.set_defaults(command=cmd_serve)
     return parser
 

@@ -15,3 +15,7 @@ class DataError(S2SError):
 
 class CheckpointError(S2SError):
     """A checkpoint is missing, corrupt, truncated or from an incompatible version."""
+
+
+class MissingExtraError(S2SError):
+    """A feature needs an optional dependency that is not installed (``pip install 's2s[...]'``)."""

@@ -1,8 +1,19 @@
-"""Attention heatmaps as image tensors (for TensorBoard), with no plotting library needed."""
+"""Attention heatmaps: image tensors for TensorBoard (no plotting library needed), and PNGs
+labelled with the words (``s2s predict --plot-attention DIR``; needs Pillow: ``s2s[plot]``)."""
 from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
+
+from s2s.extras import require
+
+log = logging.getLogger(__name__)
 
 # viridis at 0, 0.25, 0.5, 0.75, 1
 _ANCHORS = torch.tensor(
@@ -30,3 +41,96 @@ def attention_image(attention: Tensor, p_gen: Tensor | None = None, max_side: in
     rgb[grid.isnan()] = 255  # the gap is white
     rgb = rgb.repeat_interleave(cell, 0).repeat_interleave(cell, 1)
     return rgb.permute(2, 0, 1).contiguous()
+
+
+# --------------------------------------------------------------------------------------------
+# Labelled PNGs (``s2s predict --plot-attention DIR``): Pillow, the optional extra ``s2s[plot]``
+# --------------------------------------------------------------------------------------------
+
+FONT_ENV = "S2S_FONT"  # a font file to label heatmaps with; else a known CJK font is looked for
+_CJK_FONTS = (  # file names, preferred first: Debian/Ubuntu packages, then macOS and Windows fonts
+    "NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf", "NotoSerifCJK-Regular.ttc", "wqy-microhei.ttc",
+    "wqy-zenhei.ttc", "DroidSansFallbackFull.ttf", "SourceHanSansSC-Regular.otf", "PingFang.ttc",
+    "Hiragino Sans GB.ttc", "STHeiti Light.ttc", "msyh.ttc", "simhei.ttf", "simsun.ttc",
+)
+_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
+              "/System/Library/Fonts", "/Library/Fonts", "C:/Windows/Fonts")
+
+
+@functools.lru_cache(maxsize=1)
+def find_cjk_font() -> Path | None:
+    """A font file with Chinese glyphs: ``$S2S_FONT``, else a known one in the usual font folders."""
+    if os.environ.get(FONT_ENV):
+        return Path(os.environ[FONT_ENV])
+    rank = {name.lower(): i for i, name in enumerate(_CJK_FONTS)}
+    found = [path for folder in map(Path, _FONT_DIRS) if folder.expanduser().is_dir()
+             for path in folder.expanduser().rglob("*") if path.name.lower() in rank]
+    return min(found, key=lambda path: rank[path.name.lower()], default=None)
+
+
+def save_attention_png(path: str | Path, attention: Tensor, output_tokens: Sequence[str],
+                       source_tokens: Sequence[str], p_gen: Tensor | None = None, cell: int = 16) -> Path:
+    """Write attention (out_len, src_len) as a PNG: ``cell`` pixels a square, output words label
+    the rows, source words the columns; with p_gen (out_len,), a column apart shows how much each
+    word was copied (1 - p_gen). Words need a font that has them: without one (no CJK font for
+    Chinese words) the labels are left out, with one warning."""
+    require("PIL", "plot", "--plot-attention")
+    from PIL import Image
+
+    copied = None if p_gen is None else 1 - p_gen.detach().float().cpu()
+    pixels = attention_image(attention, copied, max_side=1)  # (3, rows, cols): one pixel a square
+    rows, cols = pixels.shape[1:]
+    grid = Image.frombytes("RGB", (cols, rows), bytes(pixels.permute(1, 2, 0).flatten().tolist()))
+    grid = grid.resize((cols * cell, rows * cell), Image.Resampling.NEAREST)
+    column_words = [*source_tokens, *(["", "copy"] if p_gen is not None else [])]
+    font = _label_font([*output_tokens, *column_words], size=cell - 4)
+    if font is None:
+        image = grid
+    else:
+        row_labels = _label_strip(output_tokens, cell, font)
+        column_labels = _label_strip(column_words, cell, font).rotate(90, expand=True)  # read upwards
+        margin = cell // 2
+        image = Image.new("RGB", (margin * 2 + row_labels.width + grid.width,
+                                  margin * 2 + column_labels.height + grid.height), "white")
+        image.paste(row_labels, (margin, margin + column_labels.height))
+        image.paste(column_labels, (margin + row_labels.width, margin))
+        image.paste(grid, (margin + row_labels.width, margin + column_labels.height))
+    path = Path(path)
+    image.save(path, format="PNG")
+    return path
+
+
+def _label_strip(words: Sequence[str], cell: int, font: Any) -> Any:
+    """The words one under the other, left-aligned, ``cell`` pixels apart (a PIL image)."""
+    from PIL import Image, ImageDraw
+
+    width = max([int(font.getlength(word)) for word in words] + [1]) + cell // 2
+    strip = Image.new("RGB", (width, cell * len(words)), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, word in enumerate(words):
+        draw.text((cell // 4, i * cell + cell // 2), word, fill="black", font=font, anchor="lm")
+    return strip
+
+
+def _label_font(words: Sequence[str], size: int) -> Any | None:
+    """A font for ``words``: the CJK font where there is one, Pillow's own for ASCII-only words,
+    else None (and one warning)."""
+    from PIL import ImageFont
+
+    font_file = find_cjk_font()
+    if font_file is not None:
+        try:
+            return ImageFont.truetype(str(font_file), size)
+        except OSError as err:
+            _warn_once(f"cannot read the font {font_file} ({err}): heatmaps without word labels")
+            return None
+    if all(word.isascii() for word in words):
+        return ImageFont.load_default(size)
+    _warn_once(f"no CJK font found: heatmaps without word labels (install fonts-noto-cjk or fonts-wqy-zenhei, "
+               f"or set {FONT_ENV} to a font file)")
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    log.warning(message)

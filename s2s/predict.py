@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -24,13 +25,15 @@ from tqdm import tqdm
 
 from s2s.batching import collate, encode_corpus, example_lengths, plan_batches
 from s2s.checkpoint import load_checkpoint, model_from_checkpoint
-from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict
+from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict, validate
 from s2s.corpus import TokenizedCorpus, tokenize_file
 from s2s.data import EXTENSIONS, clean_dialogue, compose_source, lead_summary, read_examples
 from s2s.errors import ConfigError
+from s2s.extras import require
 from s2s.model import Seq2Seq
+from s2s.plotting import save_attention_png
 from s2s.runtime import tune_allocator
-from s2s.search import search
+from s2s.search import SEARCHERS, search
 from s2s.tokenizers import build_tokenizer
 from s2s.vocabulary import UNK, Vocabulary
 
@@ -63,10 +66,16 @@ class Summarizer:
         return cls(model, cfg, Vocabulary(ckpt["src_vocab"]), Vocabulary(ckpt["tgt_vocab"]), pick_device(device))
 
     def options(self, **changes: Any) -> PredictConfig:
-        """The checkpoint's search options (``predict``) with ``changes``, validated."""
+        """The checkpoint's search options (``predict``) with ``changes``, validated: unknown
+        names, wrong types, out-of-range values and unknown searches raise ``ConfigError``."""
         raw = to_dict(self.cfg)
         raw["predict"] |= changes
-        return from_dict(raw, source="search options").predict
+        cfg = from_dict(raw, source="search options")
+        validate(cfg, source="search options")
+        if cfg.predict.search not in SEARCHERS:
+            choices = ", ".join(SEARCHERS.names())
+            raise ConfigError(f"search options: predict.search: unknown search {cfg.predict.search!r} (choices: {choices})")
+        return cfg.predict
 
     def source_text(self, item: str | Mapping[str, str]) -> str:
         """One raw input as the model's source text. A row of fields (``{"Question": ..,
@@ -111,11 +120,13 @@ class Summarizer:
             for row, (index, hyps) in enumerate(zip(batch.indices, hypotheses)):
                 best = hyps[0]
                 source = sources[index] or [UNK]
+                # the batch pads sources to its longest: keep this source's columns
+                attention = None if best.attention is None else best.attention[:, : len(source)]
                 words = self.tgt_vocab.decode(best.tokens, batch.oovs[row])
                 if replace_unk:
-                    words = _replace_unk(words, best.attention, source)
+                    words = _replace_unk(words, attention, source)
                 results[index] = Summary(self.tokenizer.detokenize(words), words, source, best.score,
-                                         best.attention, best.p_gen)
+                                         attention, best.p_gen)
         return results
 
 
@@ -129,26 +140,35 @@ def predict_file(
     overrides: Iterable[str] = (),
     baseline: str | None = None,
     device: str = "auto",
+    plot_attention: str | Path | None = None,
 ) -> int:
-    """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count."""
+    """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count.
+    ``plot_attention``: a folder that gets one attention heatmap PNG per input, named by its id."""
     start = time.perf_counter()
     fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
     if baseline is not None:
+        if plot_attention:
+            raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
         ids, texts = _lead_baseline(input_path, fmt)
     else:
+        if plot_attention:
+            require("PIL", "plot", "--plot-attention")  # before the work, not after
         summarizer = Summarizer.load(checkpoint, device)
         search_options = summarizer.options(**(options or {}), **_predict_overrides(overrides))
+        with_attention = plot_attention is not None
         if str(input_path) == "-":
             lines = [line.rstrip("\r\n") for line in sys.stdin]
             ids = [str(i) for i in range(1, len(lines) + 1)]
-            summaries = summarizer.summaries(lines, search_options, progress=True)
+            summaries = summarizer.summaries(lines, search_options, with_attention, progress=True)
         else:
             cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(summarizer.cfg.data, format=fmt))
             corpus = tokenize_file(input_path, cfg, need_target=False)
             _warn_truncated(corpus.stats.truncated_sources, cfg)
             ids = corpus.ids
-            summaries = summarizer.decode(corpus.sources, search_options, progress=True)
+            summaries = summarizer.decode(corpus.sources, search_options, with_attention, progress=True)
         texts = [s.text for s in summaries]
+        if plot_attention is not None:
+            _plot_attention(Path(plot_attention), ids, summaries)
     _write(ids, texts, output_path, as_csv=fmt == "automaster")
     seconds = time.perf_counter() - start
     log.info("%d summaries in %.1f s (%.1f sents/s) -> %s", len(texts), seconds,
@@ -166,6 +186,15 @@ def _lead_baseline(input_path: str | Path, fmt: str) -> tuple[list[str], list[st
     """The lead baseline needs no model: AutoMaster's first technician turn, else the first sentence."""
     examples = list(read_examples(input_path, DataConfig(format=fmt), need_target=False))
     return [e.id for e in examples], [lead_summary(e) for e in examples]
+
+
+def _plot_attention(folder: Path, ids: list[str], summaries: list[Summary]) -> None:
+    """One heatmap PNG per summary in ``folder``, named by the input's id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for id_, summary in zip(ids, summaries):
+        name = re.sub(r"[^\w.-]", "_", id_).lstrip(".") or "input"
+        save_attention_png(folder / f"{name}.png", summary.attention, summary.tokens, summary.source_tokens, summary.p_gen)
+    log.info("%d attention heatmaps written to %s", len(summaries), folder)
 
 
 def _predict_overrides(overrides: Iterable[str]) -> dict[str, Any]:

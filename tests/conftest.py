@@ -67,3 +67,30 @@ def train_toy_model(directory: Path, task: str, *overrides: str, n_train: int = 
 def train_toy(tmp_path: Path):
     """train_toy("reverse", "key=value", ...): train configs/toy.yaml in this test's tmp_path."""
     return functools.partial(train_toy_model, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pointer_generator(tmp_path_factory) -> Path:
+    """The best checkpoint of a tiny pointer-generator trained for 30 steps on the shipped
+    AutoMaster sample (configs/quickstart.yaml, shrunk): a real model in about 10 s, once per session.
+    One thread (then restored): a model this small gains nothing from more, and loses much when
+    the cores are busy."""
+    import torch
+
+    from s2s.config import load_config
+    from s2s.trainer import train
+
+    tmp = tmp_path_factory.mktemp("pointer_generator")
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml", [
+        f"data.train={ROOT / 'data' / 'automaster_sample.csv'}", f"data.dev={ROOT / 'data' / 'automaster_sample_dev.csv'}",
+        f"data.cache_dir={tmp / 'cache'}", f"train.output_dir={tmp / 'run'}", "data.num_workers=1",
+        "data.max_source_len=120", "vocab.source_size=2000", "vocab.target_size=1000",
+        "model.embeddings.size=16", "model.encoder.hidden_size=16", "model.decoder.hidden_size=32",
+        "train.max_steps=30", "train.eval_every=0", "train.log_every=10",
+        "predict.beam_size=2", "predict.max_length=20", "train.threads=1",
+    ])
+    threads = torch.get_num_threads()
+    try:
+        return train(cfg, show_progress=False).best_checkpoint
+    finally:
+        torch.set_num_threads(threads)
