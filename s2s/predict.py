@@ -32,7 +32,7 @@ from s2s.errors import ConfigError
 from s2s.extras import require
 from s2s.model import Seq2Seq
 from s2s.plotting import save_attention_png
-from s2s.runtime import tune_allocator
+from s2s.runtime import tune_cpu
 from s2s.search import SEARCHERS, search
 from s2s.tokenizers import build_tokenizer
 from s2s.vocabulary import UNK, Vocabulary
@@ -60,7 +60,7 @@ class Summarizer:
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "auto") -> Summarizer:
-        tune_allocator()
+        tune_cpu()
         ckpt = load_checkpoint(checkpoint)
         model, cfg = model_from_checkpoint(ckpt, checkpoint)
         return cls(model, cfg, Vocabulary(ckpt["src_vocab"]), Vocabulary(ckpt["tgt_vocab"]), pick_device(device))

@@ -48,7 +48,7 @@ from s2s.model import build_model
 from s2s.optim import OPTIMIZERS, SCHEDULERS, is_per_evaluation
 from s2s.plotting import attention_image
 from s2s.prepare import prepare
-from s2s.runtime import tune_allocator
+from s2s.runtime import tune_cpu
 from s2s.search import SEARCHERS, search
 from s2s.tokenizers import TOKENIZERS, build_tokenizer
 from s2s.vocabulary import Vocabulary
@@ -115,7 +115,7 @@ class Trainer:
         self.show_progress = show_progress and self.world.is_main
         if self.tcfg.threads:
             torch.set_num_threads(self.tcfg.threads)
-        tune_allocator()
+        tune_cpu()
         _seed_everything(self.tcfg.seed)
         self.device = self.world.device
         self.amp_dtype = _amp_dtype(self.tcfg.amp, self.device)

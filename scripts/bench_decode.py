@@ -22,7 +22,7 @@ from s2s.corpus import tokenize_file
 from s2s.model import build_model
 from s2s.predict import Summarizer
 from s2s.prepare import prepare
-from s2s.runtime import tune_allocator
+from s2s.runtime import tune_cpu
 
 RUNS = [("greedy", 1, 32), ("beam", 4, 32), ("beam", 4, 64), ("beam", 4, 128)]
 
@@ -35,7 +35,7 @@ def summarizer_for(args: argparse.Namespace, data: Path) -> Summarizer:
     prepared = prepare(cfg, progress=False)
     torch.manual_seed(0)
     model = build_model(cfg.model, prepared.src_vocab.tokens, prepared.tgt_vocab.tokens)
-    tune_allocator()
+    tune_cpu()
     return Summarizer(model, cfg, prepared.src_vocab, prepared.tgt_vocab, torch.device("cpu"))
 
 
