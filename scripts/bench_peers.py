@@ -35,36 +35,45 @@ FAST = ["model.attention.type=luong_general", "model.decoder.input_feeding=false
 PEER_LINE = re.compile(r"^(\w+) train: tgt_tok/s=(\d+) src_tok/s=(\d+) sents/s=([\d.]+).*decode beam4: sents/s=([\d.]+)")
 
 
-def run_s2s(args: argparse.Namespace, data: Path, name: str, overrides: list[str]) -> dict:
-    """Train then decode in a child process (its own memory and allocator); its figures."""
-    child = [sys.executable, __file__, "--child", name, "--workdir", str(args.workdir), "--threads", str(args.threads),
-             "--", *overrides]
-    result = subprocess.run(child, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(benchlib.ROOT)})
+def run_s2s(args: argparse.Namespace, name: str, overrides: list[str]) -> dict:
+    """Train, then decode, each in a fresh process (as the peers do); their figures."""
+    figures = _child(args, "--train", name, "--", *overrides)
+    figures |= _child(args, "--decode", name)
+    return figures
+
+
+def _child(args: argparse.Namespace, *child_args: str) -> dict:
+    command = [sys.executable, __file__, "--workdir", str(args.workdir), "--threads", str(args.threads), *child_args]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(benchlib.ROOT)})
     if result.returncode != 0:
-        sys.exit(f"s2s ({name}) failed:\n{result.stderr[-3000:]}")
+        sys.exit(f"s2s ({' '.join(child_args)}) failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def child(args: argparse.Namespace, overrides: list[str]) -> None:
-    """In a fresh process: s2s trains the spec for 220 updates, then beam-decodes the dev set."""
+def train_child(args: argparse.Namespace, name: str, overrides: list[str]) -> None:
+    """s2s trains the spec for 220 updates, timed as the peers are."""
     from bench_model import spec_config, time_training
+
+    benchlib.set_threads(args.threads)
+    cfg = spec_config(args.workdir / "peerdata", args.workdir / f"s2s-{name}", 220, overrides)
+    figures = time_training(cfg)
+    figures["flops"] = benchlib.flops_per_target_token(cfg, figures["src_per_tgt"], figures["avg_src_len"], 20004)
+    figures["peak_rss_mb"] = benchlib.peak_rss_mb()
+    print(json.dumps(figures))
+
+
+def decode_child(args: argparse.Namespace, name: str) -> None:
+    """s2s beam-decodes the 500 dev sources with the model it trained (beam 4, min = max 50)."""
     from s2s.corpus import tokenize_file
     from s2s.predict import Summarizer
 
     benchlib.set_threads(args.threads)
-    data = args.workdir / "peerdata"
-    out = args.workdir / f"s2s-{args.child}"
-    cfg = spec_config(data, out, 220, overrides)
-    figures = time_training(cfg)
-    figures["flops"] = benchlib.flops_per_target_token(cfg, figures["src_per_tgt"], figures["avg_src_len"], 20004)
-    summarizer = Summarizer.load(out / "run" / "last.pt", "cpu")
-    sources = tokenize_file(data / "dev", summarizer.cfg, need_target=False, progress=False).sources
+    summarizer = Summarizer.load(args.workdir / f"s2s-{name}" / "run" / "last.pt", "cpu")
+    sources = tokenize_file(args.workdir / "peerdata" / "dev", summarizer.cfg, need_target=False, progress=False).sources
     options = summarizer.options(search="beam", beam_size=4, batch_size=32, min_length=50, max_length=50)
     start = time.perf_counter()
     summarizer.decode(sources, options)
-    figures["decode_sents_s"] = len(sources) / (time.perf_counter() - start)
-    figures["peak_rss_mb"] = benchlib.peak_rss_mb()
-    print(json.dumps(figures))
+    print(json.dumps({"decode_sents_s": len(sources) / (time.perf_counter() - start)}))
 
 
 def run_peers(args: argparse.Namespace) -> dict[str, dict]:
@@ -93,19 +102,22 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=benchlib.ROOT / ".bench")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-peers", action="store_true", help="only the s2s rows")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--train", help=argparse.SUPPRESS)  # in a child process
+    parser.add_argument("--decode", help=argparse.SUPPRESS)  # in a child process
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir = args.workdir.resolve()
-    if args.child:
-        return child(args, args.overrides)
+    if args.train:
+        return train_child(args, args.train, args.overrides)
+    if args.decode:
+        return decode_child(args, args.decode)
     if not args.skip_peers and not args.peers_venv:
         parser.error("--peers-venv is required (or --skip-peers)")
     benchlib.set_threads(args.threads)
-    data = benchlib.peer_data(args.workdir)
+    benchlib.peer_data(args.workdir)
     peak = benchlib.matmul_peak()["square 2048"]
-    rows = {"s2s (peer spec)": run_s2s(args, data, "spec", []),
-            "s2s fast (Luong, no input feeding, token batches)": run_s2s(args, data, "fast", FAST)}
+    rows = {"s2s (peer spec)": run_s2s(args, "spec", []),
+            "s2s fast (Luong, no input feeding, token batches)": run_s2s(args, "fast", FAST)}
     peers = {} if args.skip_peers else run_peers(args)
     rows |= {"JoeyNMT 2.3.0": peers["joey"], "OpenNMT-py 3.5.1": peers["onmt"]} if peers else {}
     for figures in peers.values():
