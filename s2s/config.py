@@ -152,6 +152,7 @@ class TrainConfig:
     batch_tokens: int = 0  # token budget per batch (padded source + target tokens)
     max_steps: int = 0  # optimizer updates; 0: no limit (then max_epochs must be set)
     max_epochs: int = 0  # 0: no limit (then max_steps must be set)
+    max_minutes: float = 0.0  # stop after this much training time (0: no limit)
     accumulate: int = 1  # batches per optimizer update
     clip_grad_norm: float = 5.0  # 0: no clipping
     label_smoothing: float = 0.0
@@ -274,6 +275,7 @@ def validate(cfg: Config, source: str = "<config>") -> None:
         "train.batch_tokens": cfg.train.batch_tokens,
         "train.max_steps": cfg.train.max_steps,
         "train.max_epochs": cfg.train.max_epochs,
+        "train.max_minutes": cfg.train.max_minutes,
         "train.eval_every": cfg.train.eval_every,
         "train.clip_grad_norm": cfg.train.clip_grad_norm,
         "train.patience": cfg.train.patience,

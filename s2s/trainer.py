@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 # Keys whose new value wins over the checkpoint's on resume; model, vocab and tokenizer must not change.
 RESUMABLE_KEYS = {
-    "train.max_steps", "train.max_epochs", "train.eval_every", "train.patience", "train.log_every",
+    "train.max_steps", "train.max_epochs", "train.max_minutes", "train.eval_every", "train.patience", "train.log_every",
     "train.keep_last", "train.device", "train.threads", "train.eval_batch_size", "train.resume",
     "train.overwrite", "train.output_dir", "data.num_workers", "data.cache_dir",
 }
@@ -86,6 +86,7 @@ class Progress:
     best_step: int = 0
     bad_evals: int = 0  # evaluations since the best one (early stopping)
     coverage_on: bool = False
+    seconds: float = 0.0  # training time so far, resumed runs included (train.max_minutes)
 
 
 @dataclass
@@ -158,6 +159,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
+        self._started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
         window = _Window()
         bar = tqdm(total=self.tcfg.max_steps or None, initial=progress.step, unit="step",
                    disable=not self.show_progress, dynamic_ncols=True)
@@ -170,6 +172,7 @@ class Trainer:
                         window.add(*self._update([collate(self.train_examples, idx) for idx in group]))
                         progress.batch_in_epoch += len(group)
                         progress.step += 1
+                        progress.seconds = time.perf_counter() - self._started
                         bar.update(1)
                         if progress.step % self.tcfg.log_every == 0:
                             self._log_training(window.flush(), bar)
@@ -188,7 +191,8 @@ class Trainer:
 
     def _done(self) -> bool:
         t, p = self.tcfg, self.progress
-        return bool((t.max_steps and p.step >= t.max_steps) or (t.max_epochs and p.epoch >= t.max_epochs))
+        out_of_time = t.max_minutes and p.seconds >= 60 * t.max_minutes
+        return bool((t.max_steps and p.step >= t.max_steps) or (t.max_epochs and p.epoch >= t.max_epochs) or out_of_time)
 
     def _epoch_plan(self, epoch: int) -> list[list[int]]:
         """This process's batches for ``epoch``: the same plan everywhere, a shard per process."""
@@ -549,8 +553,8 @@ def _check_training_plan(cfg: Config) -> None:
                            (SEARCHERS, cfg.predict.search)):
         registry.get(name)  # an unknown name lists the choices
     t = cfg.train
-    if not t.max_steps and not t.max_epochs:
-        raise ConfigError("train: set train.max_steps or train.max_epochs (both are 0)")
+    if not t.max_steps and not t.max_epochs and not t.max_minutes:
+        raise ConfigError("train: set train.max_steps, train.max_epochs or train.max_minutes (all are 0)")
     has_dev = bool(cfg.data.dev) or cfg.data.dev_split > 0
     if not has_dev:
         needs = [k for k, v in (("train.patience", t.patience), ("train.scheduler.type: plateau", t.scheduler.type == "plateau")) if v]

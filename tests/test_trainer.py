@@ -210,7 +210,7 @@ def test_early_stopping_after_patience(toy_config) -> None:
 def test_a_missing_dev_set_is_an_error_at_start(toy_config) -> None:
     with pytest.raises(ConfigError, match="train.patience needs a dev set"):
         Trainer(toy_config("data.dev=null", "train.patience=2"), show_progress=False)
-    with pytest.raises(ConfigError, match="set train.max_steps or train.max_epochs"):
+    with pytest.raises(ConfigError, match="set train.max_steps, train.max_epochs or train.max_minutes"):
         Trainer(toy_config("train.max_steps=0"), show_progress=False)
 
 
@@ -218,6 +218,12 @@ def test_max_epochs_and_accumulation(toy_config) -> None:
     result = train(toy_config("train.max_steps=0", "train.max_epochs=2", "train.accumulate=3"), show_progress=False)
     assert result.steps == 8  # 10 batches an epoch, 3 per update: 4 updates an epoch
     assert load_checkpoint(result.last_checkpoint)["progress"]["epoch"] == 2
+
+
+def test_time_budget_stops_the_run(toy_config) -> None:
+    result = train(toy_config("train.max_steps=0", "train.max_minutes=0.02", "train.eval_every=0"), show_progress=False)
+    assert 0 < result.steps < 10_000  # about 1.2 s of updates, then the final evaluation and save
+    assert load_checkpoint(result.last_checkpoint)["progress"]["step"] == result.steps
 
 
 def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
