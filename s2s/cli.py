@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from s2s.config import load_config
-    from s2s.prepare import prepare
+    from s2s.prepare import prepare, write_dev_split
 
     cfg = load_config(args.config, args.overrides)
     data = prepare(cfg)
@@ -53,6 +53,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     paths = data.save_vocabularies(out)
     log.info("vocabularies written to %s", ", ".join(str(p) for p in paths))
+    if data.dev is not None and not cfg.data.dev:
+        log.info("dev split written to %s", write_dev_split(cfg, data.dev, out))
     return 0
 
 

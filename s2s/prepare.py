@@ -8,6 +8,8 @@ second call is fast; vocabularies come from the training split only.
 """
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from s2s.config import Config
 from s2s.corpus import TokenizedCorpus, tokenize_file
+from s2s.data import read_examples, resolve_format
 from s2s.errors import ConfigError, DataError
 from s2s.vocabulary import Vocabulary
 
@@ -96,6 +99,34 @@ def split_dev(
     dev = [i for i in range(n) if i in chosen]
     train = [i for i in range(n) if i not in chosen]
     return corpus.subset(train), corpus.subset(dev, name=f"{corpus.name} (dev split)")
+
+
+def write_dev_split(cfg: Config, dev: TokenizedCorpus, directory: str | Path) -> Path:
+    """Write the rows carved out by ``data.dev_split`` as a file ``s2s predict``/``evaluate`` read.
+
+    CSV and JSONL rows are written whole, in the input's layout (``dev_split.csv``/``.jsonl``);
+    other formats as ``dev_split.tsv`` with the source and target text. Returns the path.
+    """
+    wanted = set(dev.ids)
+    rows = [ex for ex in read_examples(cfg.data.train, cfg.data) if ex.id in wanted]
+    suffix = {"automaster": ".csv", "jsonl": ".jsonl"}.get(resolve_format(Path(cfg.data.train), cfg.data), ".tsv")
+    path = Path(directory) / f"dev_split{suffix}"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        if suffix == ".csv":
+            writer = csv.DictWriter(f, fieldnames=list(rows[0].raw) if rows else [])
+            writer.writeheader()
+            writer.writerows(ex.raw for ex in rows)
+        elif suffix == ".jsonl":
+            f.writelines(json.dumps(ex.raw, ensure_ascii=False) + "\n" for ex in rows)
+        else:
+            f.writelines(f"{_one_line(ex.source)}\t{_one_line(ex.target or '')}\n" for ex in rows)
+    tmp.replace(path)
+    return path
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def build_vocabularies(train: TokenizedCorpus, cfg: Config) -> tuple[Vocabulary, Vocabulary]:

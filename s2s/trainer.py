@@ -47,7 +47,7 @@ from s2s.encoders import ENCODERS
 from s2s.model import build_model
 from s2s.optim import OPTIMIZERS, SCHEDULERS, is_per_evaluation
 from s2s.plotting import attention_image
-from s2s.prepare import prepare
+from s2s.prepare import prepare, write_dev_split
 from s2s.runtime import tune_cpu
 from s2s.search import SEARCHERS, search
 from s2s.tokenizers import TOKENIZERS, build_tokenizer
@@ -145,6 +145,8 @@ class Trainer:
 
         if self.world.is_main:
             self._save_vocabularies()
+            if data.dev is not None and not cfg.data.dev:
+                log.info("dev split written to %s", write_dev_split(cfg, data.dev, self.out))
         if ckpt:
             self._restore(ckpt)
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])

@@ -1,6 +1,7 @@
 """prepare(): train/dev/test corpora, the dev split, vocabularies, the sample under data/."""
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from s2s.config import Config
 from s2s.corpus import TokenizedCorpus
 from s2s.errors import ConfigError, DataError
-from s2s.prepare import prepare, split_dev
+from s2s.prepare import prepare, split_dev, write_dev_split
 from s2s.vocabulary import Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,27 @@ def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
     assert (
         again.train.cached and again.dev.ids == data.dev.ids and again.src_vocab == data.src_vocab
     )
+
+
+def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir: str, tmp_path: Path) -> None:
+    cfg = make_cfg(cache_dir, dev_split=30)
+    data = prepare(cfg, progress=False)
+    path = write_dev_split(cfg, data.dev, tmp_path)
+    assert path.name == "dev_split.csv"
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["QID"] for r in rows] == data.dev.ids
+    assert list(rows[0]) == ["QID", "Brand", "Model", "Question", "Dialogue", "Report"]
+    cfg.data.train, cfg.data.dev_split = str(path), 0  # the written rows read back as the same corpus
+    assert prepare(cfg, progress=False).train.sources == data.dev.sources
+
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("".join(f"source {i}\ttarget {i}\n" for i in range(10)), encoding="utf-8")
+    cfg = make_cfg(cache_dir, train=str(tsv), dev_split=3)
+    cfg.tokenizer.type = "whitespace"
+    data = prepare(cfg, progress=False)
+    lines = write_dev_split(cfg, data.dev, tmp_path).read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[0].split() for line in lines] == data.dev.sources
 
 
 def test_prepare_with_dev_and_test_files_and_shared_vocab(cache_dir: str, tmp_path: Path) -> None:

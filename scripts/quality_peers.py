@@ -1,0 +1,193 @@
+"""JoeyNMT and OpenNMT-py trained on an s2s preset's own data split, for the quality report.
+
+    PYTHONPATH=. python scripts/quality_peers.py --config configs/automaster_pgn_coverage.yaml \\
+        --peers-venv VENV --workdir /tmp/quality --minutes 10 --threads 1
+
+The preset's data go through s2s's pipeline once (the same cleaning, jieba words, truncation and
+dev split), are written as parallel text (``train.src/.tgt``, ``dev.src/.tgt``) and each peer trains
+on them with the preset's model shape (BiLSTM encoder, LSTM decoder, Bahdanau attention, dropout)
+for ``--minutes`` of wall-clock time at ``--threads`` threads: the same budget as the s2s run it is
+compared with. JoeyNMT has no copy mechanism; OpenNMT-py runs with ``copy_attn`` and
+``coverage_attn`` (its pointer-generator with coverage). Each peer then decodes the dev sources
+greedily and with beam 4 (the preset's min/max length and n-gram blocking), and the words are
+joined as s2s joins them and scored with ``s2s evaluate``. Prints one markdown row per decode.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from s2s.config import Config, load_config
+from s2s.evaluate import evaluate
+from s2s.prepare import prepare, write_dev_split
+
+ROUGE = ("rouge-1", "rouge-2", "rouge-l")
+
+
+def write_split(cfg: Config, workdir: Path) -> tuple[Path, list[str]]:
+    """The preset's train/dev split as jieba-word parallel text; the dev references file and QIDs."""
+    data = prepare(cfg)
+    out = workdir / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, corpus in (("train", data.train), ("dev", data.dev)):
+        for side, rows in (("src", corpus.sources), ("tgt", corpus.targets)):
+            (out / f"{name}.{side}").write_text("".join(" ".join(r) + "\n" for r in rows), encoding="utf-8")
+    return write_dev_split(cfg, data.dev, workdir), data.dev.ids
+
+
+def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> Path:
+    m, p = cfg.model, cfg.predict
+    side = lambda size: {"level": "word", "lowercase": False, "normalize": False, "voc_limit": size,  # noqa: E731
+                         "voc_min_freq": cfg.vocab.min_freq, "max_length": -1}
+    emb = {"embedding_dim": m.embeddings.size, "scale": False, "dropout": m.embeddings.dropout}
+    config = {
+        "name": "quality_joey", "model_dir": str(workdir / "joey"), "use_cuda": False, "random_seed": cfg.train.seed,
+        "data": {"train": str(workdir / "data/train"), "dev": str(workdir / "data/dev"), "dataset_type": "plain",
+                 "src": {"lang": "src", **side(cfg.vocab.source_size)}, "trg": {"lang": "tgt", **side(cfg.vocab.target_size)}},
+        "training": {"optimizer": "adam", "learning_rate": cfg.train.optimizer.lr, "scheduling": "exponential",
+                     "decrease_factor": 1.0, "batch_size": cfg.train.batch_size, "batch_type": "sentence",
+                     "normalization": "tokens", "clip_grad_norm": cfg.train.clip_grad_norm, "epochs": 1000,
+                     "validation_freq": steps_per_epoch, "logging_freq": 20, "early_stopping_metric": "ppl",
+                     "eval_metrics": ["bleu"], "keep_best_ckpts": 1, "overwrite": True, "shuffle": True,
+                     "print_valid_sents": []},
+        "testing": {"load_model": str(workdir / "joey/best.ckpt"), "beam_size": beam, "beam_alpha": -1,
+                    "batch_size": 32, "batch_type": "sentence", "max_output_length": p.max_length,
+                    "min_output_length": p.min_length, "n_best": 1, "eval_metrics": ["bleu"]},
+        "model": {"initializer": "uniform", "init_weight": 0.1, "embed_initializer": "uniform", "embed_init_weight": 0.1,
+                  "bias_initializer": "zeros",
+                  "encoder": {"type": "recurrent", "rnn_type": "lstm", "num_layers": m.encoder.num_layers,
+                              "hidden_size": m.encoder.hidden_size, "bidirectional": m.encoder.bidirectional,
+                              "dropout": m.decoder.dropout, "embeddings": emb},
+                  "decoder": {"type": "recurrent", "rnn_type": m.decoder.rnn, "num_layers": m.decoder.num_layers,
+                              "hidden_size": m.decoder.hidden_size, "attention": "bahdanau", "input_feeding": True,
+                              "init_hidden": "bridge", "dropout": m.decoder.dropout,
+                              "hidden_dropout": m.decoder.dropout, "embeddings": emb}},
+    }
+    path = workdir / f"joey_beam{beam}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
+    m = cfg.model
+    hidden = m.encoder.hidden_size * (2 if m.encoder.bidirectional else 1)
+    config = {
+        "save_data": str(workdir / "onmt/data"), "src_vocab": str(workdir / "onmt/vocab.src"),
+        "tgt_vocab": str(workdir / "onmt/vocab.tgt"), "overwrite": True, "share_vocab": False,
+        "src_vocab_size": cfg.vocab.source_size + 4, "tgt_vocab_size": cfg.vocab.target_size + 4,
+        "src_words_min_frequency": cfg.vocab.min_freq, "tgt_words_min_frequency": cfg.vocab.min_freq,
+        "data": {"corpus_1": {"path_src": str(workdir / "data/train.src"), "path_tgt": str(workdir / "data/train.tgt"),
+                              "transforms": []}},
+        "encoder_type": "brnn" if m.encoder.bidirectional else "rnn", "decoder_type": "rnn", "rnn_type": "LSTM",
+        "enc_layers": m.encoder.num_layers, "dec_layers": m.decoder.num_layers, "enc_hid_size": hidden,
+        "dec_hid_size": m.decoder.hidden_size, "word_vec_size": m.embeddings.size, "global_attention": "mlp",
+        "input_feed": 1, "bridge": True, "dropout": [m.decoder.dropout], "attention_dropout": [0.0],
+        "copy_attn": True, "coverage_attn": True, "lambda_coverage": 1.0, "reuse_copy_attn": True,
+        "seed": cfg.train.seed, "world_size": 1, "gpu_ranks": [], "optim": "adam",
+        "learning_rate": cfg.train.optimizer.lr, "max_grad_norm": cfg.train.clip_grad_norm,
+        "batch_size": cfg.train.batch_size, "batch_type": "sents", "normalization": "tokens",
+        "train_steps": 1_000_000, "report_every": 20, "save_checkpoint_steps": steps_per_epoch,
+        "keep_checkpoint": 1, "save_model": str(workdir / "onmt/model"), "num_workers": 0,
+    }
+    path = workdir / "onmt.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(command: list[str], env: dict[str, str], log: Path, *, seconds: float | None = None,
+        stdin: Path | None = None, stdout: Path | None = None) -> float:
+    """Run ``command`` (stopped after ``seconds``, if given); its wall-clock seconds."""
+    start = time.perf_counter()
+    with open(log, "a") as err, open(stdin or os.devnull) as inp, open(stdout or log, "a") as out:
+        process = subprocess.Popen(command, env=env, stdin=inp, stdout=out, stderr=err)
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait()
+        else:
+            if process.returncode != 0:
+                sys.exit(f"{' '.join(command)} failed ({process.returncode}): see {log}")
+    return time.perf_counter() - start
+
+
+def write_predictions(hyp: Path, qids: list[str], out: Path) -> Path:
+    """Peer output (space-separated words, one line each) → the ``QID,Prediction`` layout."""
+    lines = hyp.read_text(encoding="utf-8").splitlines()
+    if len(lines) != len(qids):
+        sys.exit(f"{hyp}: {len(lines)} lines for {len(qids)} dev rows")
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["QID", "Prediction"])
+        writer.writerows((q, "".join(line.split())) for q, line in zip(qids, lines))
+    return out
+
+
+def row(name: str, predictions: Path, references: Path) -> str:
+    r = evaluate(predictions, references, level="both")
+    cells = [f"{100 * r[level][n]['f']:.1f}" for level in ("word", "char") for n in ROUGE]
+    g = r["guards"]
+    return (f"| {name} | " + " | ".join(cells) + f" | {g['unk_outputs']} | {100 * g['repeated_trigrams']['word']:.1f}% |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="the s2s preset whose data and model shape to use")
+    parser.add_argument("--peers-venv", type=Path, required=True, help="virtualenv with JoeyNMT and OpenNMT-py")
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--minutes", type=float, required=True, help="training wall-clock budget per peer")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tools", default="joey,onmt")
+    args = parser.parse_args()
+
+    cfg = load_config(args.config)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    references, qids = write_split(cfg, args.workdir)
+    n_train = len((args.workdir / "data/train.src").read_text(encoding="utf-8").splitlines())
+    steps_per_epoch = -(-n_train // cfg.train.batch_size)
+    bin_dir = args.peers_venv / "bin"
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "PATH": f"{bin_dir}:{os.environ['PATH']}", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    budget, p = 60 * args.minutes, cfg.predict
+    rows = []
+    if "joey" in args.tools:
+        configs = {beam: joey_config(cfg, args.workdir, beam, steps_per_epoch) for beam in (1, p.beam_size)}
+        log = args.workdir / "joey.log"
+        took = run([str(bin_dir / "python"), "-m", "joeynmt", "train", str(configs[1])], env, log, seconds=budget)
+        print(f"joey: trained {took / 60:.1f} min", file=sys.stderr)
+        for beam, config in configs.items():
+            hyp = args.workdir / f"joey_beam{beam}.hyp"
+            run([str(bin_dir / "python"), "-m", "joeynmt", "translate", str(config)], env, log,
+                stdin=args.workdir / "data/dev.src", stdout=hyp)
+            preds = write_predictions(hyp, qids, args.workdir / f"joey_beam{beam}.csv")
+            rows.append(row(f"JoeyNMT 2.3.0, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references))
+    if "onmt" in args.tools:
+        config = onmt_config(cfg, args.workdir, steps_per_epoch)
+        log = args.workdir / "onmt.log"
+        (args.workdir / "onmt").mkdir(exist_ok=True)
+        run([str(bin_dir / "onmt_build_vocab"), "-config", str(config), "-n_sample", "-1"], env, log)
+        took = run([str(bin_dir / "onmt_train"), "-config", str(config)], env, log, seconds=budget)
+        model = max((args.workdir / "onmt").glob("model_step_*.pt"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
+        print(f"onmt: trained {took / 60:.1f} min, decoding with {model.name}", file=sys.stderr)
+        for beam in (1, p.beam_size):
+            hyp = args.workdir / f"onmt_beam{beam}.hyp"
+            run([str(bin_dir / "onmt_translate"), "-model", str(model), "-src", str(args.workdir / "data/dev.src"),
+                 "-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32", "-max_length", str(p.max_length),
+                 "-min_length", str(p.min_length), "-block_ngram_repeat", str(p.no_repeat_ngram_size)], env, log)
+            preds = write_predictions(hyp, qids, args.workdir / f"onmt_beam{beam}.csv")
+            rows.append(row(f"OpenNMT-py 3.5.1 copy_attn + coverage_attn, {'greedy' if beam == 1 else f'beam {beam}'}",
+                            preds, references))
+    print("| system | word R-1 | word R-2 | word R-L | char R-1 | char R-2 | char R-L | outputs with <unk> | repeated word trigrams |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
