@@ -24,12 +24,9 @@ from pathlib import Path
 
 import yaml
 
+from quality_s2s import HEADER, markdown_row
 from s2s.config import Config, load_config
-from s2s.evaluate import evaluate
 from s2s.prepare import prepare, write_dev_split
-
-ROUGE = ("rouge-1", "rouge-2", "rouge-l")
-
 
 def write_split(cfg: Config, workdir: Path) -> tuple[Path, list[str]]:
     """The preset's train/dev split as jieba-word parallel text; the dev references file and QIDs."""
@@ -54,7 +51,7 @@ def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> 
         "training": {"optimizer": "adam", "learning_rate": cfg.train.optimizer.lr, "scheduling": "exponential",
                      "decrease_factor": 1.0, "batch_size": cfg.train.batch_size, "batch_type": "sentence",
                      "normalization": "tokens", "clip_grad_norm": cfg.train.clip_grad_norm, "epochs": 1000,
-                     "validation_freq": steps_per_epoch, "logging_freq": 20, "early_stopping_metric": "ppl",
+                     "validation_freq": steps_per_epoch, "logging_freq": steps_per_epoch, "early_stopping_metric": "ppl",
                      "eval_metrics": ["bleu"], "keep_best_ckpts": 1, "overwrite": True, "shuffle": True,
                      "print_valid_sents": []},
         "testing": {"load_model": str(workdir / "joey/best.ckpt"), "beam_size": beam, "beam_alpha": -1,
@@ -94,7 +91,7 @@ def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
         "learning_rate": cfg.train.optimizer.lr, "max_grad_norm": cfg.train.clip_grad_norm,
         "batch_size": cfg.train.batch_size, "batch_type": "sents", "normalization": "tokens",
         "train_steps": 1_000_000, "report_every": 20, "save_checkpoint_steps": steps_per_epoch,
-        "keep_checkpoint": 1, "save_model": str(workdir / "onmt/model"), "num_workers": 0,
+        "keep_checkpoint": 1, "bucket_size": 1024, "save_model": str(workdir / "onmt/model"), "num_workers": 0,
     }
     path = workdir / "onmt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -130,13 +127,6 @@ def write_predictions(hyp: Path, qids: list[str], out: Path) -> Path:
     return out
 
 
-def row(name: str, predictions: Path, references: Path) -> str:
-    r = evaluate(predictions, references, level="both")
-    cells = [f"{100 * r[level][n]['f']:.1f}" for level in ("word", "char") for n in ROUGE]
-    g = r["guards"]
-    return (f"| {name} | " + " | ".join(cells) + f" | {g['unk_outputs']} | {100 * g['repeated_trigrams']['word']:.1f}% |")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the s2s preset whose data and model shape to use")
@@ -167,7 +157,7 @@ def main() -> None:
             run([str(bin_dir / "python"), "-m", "joeynmt", "translate", str(config)], env, log,
                 stdin=args.workdir / "data/dev.src", stdout=hyp)
             preds = write_predictions(hyp, qids, args.workdir / f"joey_beam{beam}.csv")
-            rows.append(row(f"JoeyNMT 2.3.0, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references))
+            rows.append(markdown_row(f"JoeyNMT 2.3.0, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references))
     if "onmt" in args.tools:
         config = onmt_config(cfg, args.workdir, steps_per_epoch)
         log = args.workdir / "onmt.log"
@@ -182,10 +172,9 @@ def main() -> None:
                  "-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32", "-max_length", str(p.max_length),
                  "-min_length", str(p.min_length), "-block_ngram_repeat", str(p.no_repeat_ngram_size)], env, log)
             preds = write_predictions(hyp, qids, args.workdir / f"onmt_beam{beam}.csv")
-            rows.append(row(f"OpenNMT-py 3.5.1 copy_attn + coverage_attn, {'greedy' if beam == 1 else f'beam {beam}'}",
+            rows.append(markdown_row(f"OpenNMT-py 3.5.1 copy_attn + coverage_attn, {'greedy' if beam == 1 else f'beam {beam}'}",
                             preds, references))
-    print("| system | word R-1 | word R-2 | word R-L | char R-1 | char R-2 | char R-L | outputs with <unk> | repeated word trigrams |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(HEADER)
     print("\n".join(rows))
 
 
