@@ -77,8 +77,8 @@ def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
     hidden = m.encoder.hidden_size * (2 if m.encoder.bidirectional else 1)
     config = {
         "save_data": str(workdir / "onmt/data"), "src_vocab": str(workdir / "onmt/vocab.src"),
-        "tgt_vocab": str(workdir / "onmt/vocab.tgt"), "overwrite": True, "share_vocab": False,
-        "src_vocab_size": cfg.vocab.source_size + 4, "tgt_vocab_size": cfg.vocab.target_size + 4,
+        "tgt_vocab": str(workdir / "onmt/vocab.tgt"), "overwrite": True, "share_vocab": True,
+        "src_vocab_size": cfg.vocab.source_size + 4, "tgt_vocab_size": cfg.vocab.source_size + 4,
         "src_words_min_frequency": cfg.vocab.min_freq, "tgt_words_min_frequency": cfg.vocab.min_freq,
         "data": {"corpus_1": {"path_src": str(workdir / "data/train.src"), "path_tgt": str(workdir / "data/train.tgt"),
                               "transforms": []}},
@@ -96,6 +96,35 @@ def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
     path = workdir / "onmt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+# OpenNMT-py 3.5.1's copy attention works only with one shared vocabulary (its translator maps
+# copied ids back with the source vocabulary's size), as in its own summarization recipes: the
+# OpenNMT-py run shares source and target vocabularies (of the preset's source size).
+#
+# OpenNMT-py 3.5.1 saves a copy generator's weights under checkpoint["generator"] as
+# "linear.weight", ..., but its loader looks for "generator.linear.weight" there and fails
+# ("Missing key in checkpoint: generator.linear.weight"). Moving them into checkpoint["model"]
+# under their full names, where the loader looks first, lets onmt_translate load the model.
+ONMT_COPY_FIX = """
+import sys, torch
+path = sys.argv[1]
+ckpt = torch.load(path, map_location="cpu", weights_only=False)
+if ckpt.get("generator"):
+    ckpt["model"].update({"generator." + k: v for k, v in ckpt["generator"].items()})
+    ckpt["generator"] = None
+    torch.save(ckpt, path)
+"""
+
+# OpenNMT-py 3.5.1's onmt_translate builds its input without the copy keys ("src_map") that a
+# copy_attn model needs (KeyError: 'src_map'): run it with that switch turned on.
+ONMT_TRANSLATE_WITH_COPY = """
+import onmt.inference_engine as engine
+from onmt.bin.translate import main
+build = engine.build_dynamic_dataset_iter
+engine.build_dynamic_dataset_iter = lambda *args, **kwargs: build(*args, **{**kwargs, "copy": True})
+main()
+"""
 
 
 def run(command: list[str], env: dict[str, str], log: Path, *, seconds: float | None = None,
@@ -166,9 +195,10 @@ def main() -> None:
         took = run([str(bin_dir / "onmt_train"), "-config", str(config)], env, log, seconds=budget)
         model = max((args.workdir / "onmt").glob("model_step_*.pt"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
         print(f"onmt: trained {took / 60:.1f} min, decoding with {model.name}", file=sys.stderr)
+        run([str(bin_dir / "python"), "-c", ONMT_COPY_FIX, str(model)], env, log)
         for beam in (1, p.beam_size):
             hyp = args.workdir / f"onmt_beam{beam}.hyp"
-            run([str(bin_dir / "onmt_translate"), "-model", str(model), "-src", str(args.workdir / "data/dev.src"),
+            run([str(bin_dir / "python"), "-c", ONMT_TRANSLATE_WITH_COPY, "-model", str(model), "-src", str(args.workdir / "data/dev.src"),
                  "-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32", "-max_length", str(p.max_length),
                  "-min_length", str(p.min_length), "-block_ngram_repeat", str(p.no_repeat_ngram_size)], env, log)
             preds = write_predictions(hyp, qids, args.workdir / f"onmt_beam{beam}.csv")
