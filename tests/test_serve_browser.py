@@ -65,13 +65,14 @@ def browser(tmp_path: Path):
     driver.quit()
 
 
-def test_the_page_summarizes_and_shows_the_heatmaps(server_url: str, browser) -> None:
+def test_the_page_summarizes_and_shows_the_heatmaps(server_url: str, browser, pointer_generator: Path) -> None:
     wait = WebDriverWait(browser, 30)
     browser.get(server_url)
     wait.until(EC.text_to_be_present_in_element((By.ID, "model"), "pointer_generator decoder"))
 
-    browser.find_element(By.ID, "question").send_keys("帕萨特烧机油怎么办")
-    browser.find_element(By.ID, "dialogue").send_keys("技师说：你好，烧机油多久了？|车主说：半年了|技师说：检查气门油封")
+    question, dialogue = "帕萨特烧机油怎么办", "技师说：你好，烧机油多久了？|车主说：半年了|技师说：检查气门油封"
+    browser.find_element(By.ID, "question").send_keys(question)
+    browser.find_element(By.ID, "dialogue").send_keys(dialogue)
     browser.find_element(By.ID, "submit").click()
     wait.until(EC.visibility_of_element_located((By.ID, "result")))
 
@@ -80,7 +81,8 @@ def test_the_page_summarizes_and_shows_the_heatmaps(server_url: str, browser) ->
     rows = browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody tr")
     columns = browser.find_elements(By.CSS_SELECTOR, "#heatmap thead th")
     assert len(rows) == len(words)
-    assert [c.text for c in columns[1:4]] == ["帕萨特", "烧", "机油"]  # source words label the columns
+    source = Summarizer.load(pointer_generator, "cpu").tokenize({"Question": question, "Dialogue": dialogue})
+    assert [c.text for c in columns[1:-1]] == source  # the source words, as the model reads them, label the columns
     assert columns[-1].text == "copy"  # the pointer-generator's 1 - p_gen column
     assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody td")) == len(rows) * (len(columns) - 1)
     assert words[0].get_attribute("title").startswith("copied ")  # each word shaded by how much it was copied
