@@ -8,8 +8,8 @@ dev split), are written as parallel text (``train.src/.tgt``, ``dev.src/.tgt``) 
 on them with the preset's model shape (BiLSTM encoder, LSTM decoder, Bahdanau attention, dropout)
 for ``--minutes`` of wall-clock time at ``--threads`` threads: the same budget as the s2s run it is
 compared with. JoeyNMT has no copy mechanism; OpenNMT-py runs with ``copy_attn`` and
-``coverage_attn`` (its pointer-generator with coverage). Each peer then decodes the dev sources
-greedily and with beam 4 (the preset's min/max length and n-gram blocking), and the words are
+``coverage_attn`` (its pointer-generator with coverage). Each peer then decodes the test file's
+sources (``data.test``, as in csl_pgn) or else the dev split's, greedily and with beam 4 (the preset's min/max length and n-gram blocking), and the words are
 joined as s2s joins them and scored with ``s2s evaluate``. Prints one markdown row per decode.
 """
 from __future__ import annotations
@@ -26,17 +26,24 @@ import yaml
 
 from quality_s2s import HEADER, markdown_row
 from s2s.config import Config, load_config
+from s2s.data import read_examples
 from s2s.prepare import prepare, write_dev_split
 
-def write_split(cfg: Config, workdir: Path) -> tuple[Path, list[str]]:
-    """The preset's train/dev split as jieba-word parallel text; the dev references file and QIDs."""
+def write_split(cfg: Config, workdir: Path) -> tuple[Path, Path, list[str] | None]:
+    """The preset's train/dev split as jieba-word parallel text, and what to score on: the test
+    file's sources, references and no QIDs where ``data.test`` is set, else the dev split's."""
     data = prepare(cfg)
     out = workdir / "data"
     out.mkdir(parents=True, exist_ok=True)
     for name, corpus in (("train", data.train), ("dev", data.dev)):
         for side, rows in (("src", corpus.sources), ("tgt", corpus.targets)):
             (out / f"{name}.{side}").write_text("".join(" ".join(r) + "\n" for r in rows), encoding="utf-8")
-    return write_dev_split(cfg, data.dev, workdir), data.dev.ids
+    if data.test is None:
+        return out / "dev.src", write_dev_split(cfg, data.dev, workdir), data.dev.ids
+    (out / "test.src").write_text("".join(" ".join(r) + "\n" for r in data.test.sources), encoding="utf-8")
+    targets = [" ".join((ex.target or "").split()) for ex in read_examples(cfg.data.test, cfg.data, need_target=False)]
+    (workdir / "test.ref").write_text("".join(t + "\n" for t in targets), encoding="utf-8")
+    return out / "test.src", workdir / "test.ref", None
 
 
 def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> Path:
@@ -144,15 +151,20 @@ def run(command: list[str], env: dict[str, str], log: Path, *, seconds: float | 
     return time.perf_counter() - start
 
 
-def write_predictions(hyp: Path, qids: list[str], out: Path) -> Path:
-    """Peer output (space-separated words, one line each) → the ``QID,Prediction`` layout."""
-    lines = hyp.read_text(encoding="utf-8").splitlines()
+def write_predictions(hyp: Path, qids: list[str] | None, out: Path) -> Path:
+    """Peer output (space-separated words, one line each) → the ``QID,Prediction`` layout, or one
+    line each where there are no QIDs."""
+    lines = ["".join(line.split()) for line in hyp.read_text(encoding="utf-8").splitlines()]
+    if qids is None:
+        out = out.with_suffix(".txt")
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return out
     if len(lines) != len(qids):
-        sys.exit(f"{hyp}: {len(lines)} lines for {len(qids)} dev rows")
+        sys.exit(f"{hyp}: {len(lines)} lines for {len(qids)} rows")
     with open(out, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["QID", "Prediction"])
-        writer.writerows((q, "".join(line.split())) for q, line in zip(qids, lines))
+        writer.writerows(zip(qids, lines))
     return out
 
 
@@ -168,7 +180,7 @@ def main() -> None:
 
     cfg = load_config(args.config)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    references, qids = write_split(cfg, args.workdir)
+    sources, references, qids = write_split(cfg, args.workdir)
     n_train = len((args.workdir / "data/train.src").read_text(encoding="utf-8").splitlines())
     steps_per_epoch = -(-n_train // cfg.train.batch_size)
     bin_dir = args.peers_venv / "bin"
@@ -184,7 +196,7 @@ def main() -> None:
         for beam, config in configs.items():
             hyp = args.workdir / f"joey_beam{beam}.hyp"
             run([str(bin_dir / "python"), "-m", "joeynmt", "translate", str(config)], env, log,
-                stdin=args.workdir / "data/dev.src", stdout=hyp)
+                stdin=sources, stdout=hyp)
             preds = write_predictions(hyp, qids, args.workdir / f"joey_beam{beam}.csv")
             rows.append(markdown_row(f"JoeyNMT 2.3.0, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references))
     if "onmt" in args.tools:
@@ -198,7 +210,7 @@ def main() -> None:
         run([str(bin_dir / "python"), "-c", ONMT_COPY_FIX, str(model)], env, log)
         for beam in (1, p.beam_size):
             hyp = args.workdir / f"onmt_beam{beam}.hyp"
-            run([str(bin_dir / "python"), "-c", ONMT_TRANSLATE_WITH_COPY, "-model", str(model), "-src", str(args.workdir / "data/dev.src"),
+            run([str(bin_dir / "python"), "-c", ONMT_TRANSLATE_WITH_COPY, "-model", str(model), "-src", str(sources),
                  "-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32", "-max_length", str(p.max_length),
                  "-min_length", str(p.min_length), "-block_ngram_repeat", str(p.no_repeat_ngram_size)], env, log)
             preds = write_predictions(hyp, qids, args.workdir / f"onmt_beam{beam}.csv")
