@@ -150,9 +150,9 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0: torch's default
     batch_size: int = 32  # sentences per batch, used when batch_tokens is 0
     batch_tokens: int = 0  # token budget per batch (padded source + target tokens)
-    max_steps: int = 0  # optimizer updates; 0: no limit (then max_epochs must be set)
-    max_epochs: int = 0  # 0: no limit (then max_steps must be set)
-    max_minutes: float = 0.0  # stop after this much training time (0: no limit)
+    max_steps: int = 0  # optimizer updates; 0: no limit (then max_epochs or max_minutes must be set)
+    max_epochs: int = 0  # 0: no limit (then max_steps or max_minutes must be set)
+    max_minutes: float = 0.0  # stop after this much training time, resumes included (0: no limit)
     accumulate: int = 1  # batches per optimizer update
     clip_grad_norm: float = 5.0  # 0: no clipping
     label_smoothing: float = 0.0
