@@ -53,8 +53,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     paths = data.save_vocabularies(out)
     log.info("vocabularies written to %s", ", ".join(str(p) for p in paths))
-    if data.dev is not None and not cfg.data.dev:
-        log.info("dev split written to %s", write_dev_split(cfg, data.dev, out))
+    if dev_split := write_dev_split(cfg, data, out):
+        log.info("dev split written to %s", dev_split)
     return 0
 
 

@@ -101,13 +101,16 @@ def split_dev(
     return corpus.subset(train), corpus.subset(dev, name=f"{corpus.name} (dev split)")
 
 
-def write_dev_split(cfg: Config, dev: TokenizedCorpus, directory: str | Path) -> Path:
+def write_dev_split(cfg: Config, data: PreparedData, directory: str | Path) -> Path | None:
     """Write the rows carved out by ``data.dev_split`` as a file ``s2s predict``/``evaluate`` read.
 
     CSV and JSONL rows are written whole, in the input's layout (``dev_split.csv``/``.jsonl``);
-    other formats as ``dev_split.tsv`` with the source and target text. Returns the path.
+    other formats as ``dev_split.tsv`` with the source and target text. Returns the path, or
+    None where the dev set is a file of its own (or there is none): nothing to write.
     """
-    wanted = set(dev.ids)
+    if data.dev is None or cfg.data.dev:
+        return None
+    wanted = set(data.dev.ids)
     rows = [ex for ex in read_examples(cfg.data.train, cfg.data) if ex.id in wanted]
     suffix = {"automaster": ".csv", "jsonl": ".jsonl"}.get(resolve_format(Path(cfg.data.train), cfg.data), ".tsv")
     path = Path(directory) / f"dev_split{suffix}"

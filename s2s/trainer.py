@@ -145,8 +145,8 @@ class Trainer:
 
         if self.world.is_main:
             self._save_vocabularies()
-            if data.dev is not None and not cfg.data.dev:
-                log.info("dev split written to %s", write_dev_split(cfg, data.dev, self.out))
+            if dev_split := write_dev_split(cfg, data, self.out):
+                log.info("dev split written to %s", dev_split)
         if ckpt:
             self._restore(ckpt)
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])
@@ -161,7 +161,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
-        self._started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
+        started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
         window = _Window()
         bar = tqdm(total=self.tcfg.max_steps or None, initial=progress.step, unit="step",
                    disable=not self.show_progress, dynamic_ncols=True)
@@ -174,7 +174,7 @@ class Trainer:
                         window.add(*self._update([collate(self.train_examples, idx) for idx in group]))
                         progress.batch_in_epoch += len(group)
                         progress.step += 1
-                        progress.seconds = time.perf_counter() - self._started
+                        progress.seconds = time.perf_counter() - started
                         bar.update(1)
                         if progress.step % self.tcfg.log_every == 0:
                             self._log_training(window.flush(), bar)

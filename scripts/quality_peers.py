@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 import yaml
 
@@ -29,21 +30,27 @@ from s2s.config import Config, load_config
 from s2s.data import read_examples
 from s2s.prepare import prepare, write_dev_split
 
-def write_split(cfg: Config, workdir: Path) -> tuple[Path, Path, list[str] | None]:
-    """The preset's train/dev split as jieba-word parallel text, and what to score on: the test
-    file's sources, references and no QIDs where ``data.test`` is set, else the dev split's."""
+
+def write_split(cfg: Config, workdir: Path) -> tuple[int, Path, Path, list[str] | None]:
+    """The preset's train/dev split as jieba-word parallel text. Returns the number of training
+    rows and what to score on: the test file's sources, references and no QIDs where
+    ``data.test`` is set, else the dev split's."""
     data = prepare(cfg)
     out = workdir / "data"
     out.mkdir(parents=True, exist_ok=True)
     for name, corpus in (("train", data.train), ("dev", data.dev)):
-        for side, rows in (("src", corpus.sources), ("tgt", corpus.targets)):
-            (out / f"{name}.{side}").write_text("".join(" ".join(r) + "\n" for r in rows), encoding="utf-8")
+        _write_lines(out / f"{name}.src", map(" ".join, corpus.sources))
+        _write_lines(out / f"{name}.tgt", map(" ".join, corpus.targets))
     if data.test is None:
-        return out / "dev.src", write_dev_split(cfg, data.dev, workdir), data.dev.ids
-    (out / "test.src").write_text("".join(" ".join(r) + "\n" for r in data.test.sources), encoding="utf-8")
-    targets = [" ".join((ex.target or "").split()) for ex in read_examples(cfg.data.test, cfg.data, need_target=False)]
-    (workdir / "test.ref").write_text("".join(t + "\n" for t in targets), encoding="utf-8")
-    return out / "test.src", workdir / "test.ref", None
+        return len(data.train), out / "dev.src", write_dev_split(cfg, data, workdir), data.dev.ids
+    _write_lines(out / "test.src", map(" ".join, data.test.sources))
+    examples = read_examples(cfg.data.test, cfg.data, need_target=False)
+    _write_lines(workdir / "test.ref", (" ".join((ex.target or "").split()) for ex in examples))
+    return len(data.train), out / "test.src", workdir / "test.ref", None
+
+
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> Path:
@@ -157,7 +164,7 @@ def write_predictions(hyp: Path, qids: list[str] | None, out: Path) -> Path:
     lines = ["".join(line.split()) for line in hyp.read_text(encoding="utf-8").splitlines()]
     if qids is None:
         out = out.with_suffix(".txt")
-        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        _write_lines(out, lines)
         return out
     if len(lines) != len(qids):
         sys.exit(f"{hyp}: {len(lines)} lines for {len(qids)} rows")
@@ -180,8 +187,7 @@ def main() -> None:
 
     cfg = load_config(args.config)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sources, references, qids = write_split(cfg, args.workdir)
-    n_train = len((args.workdir / "data/train.src").read_text(encoding="utf-8").splitlines())
+    n_train, sources, references, qids = write_split(cfg, args.workdir)
     steps_per_epoch = -(-n_train // cfg.train.batch_size)
     bin_dir = args.peers_venv / "bin"
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),

@@ -66,8 +66,8 @@ def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
 def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir: str, tmp_path: Path) -> None:
     cfg = make_cfg(cache_dir, dev_split=30)
     data = prepare(cfg, progress=False)
-    path = write_dev_split(cfg, data.dev, tmp_path)
-    assert path.name == "dev_split.csv"
+    path = write_dev_split(cfg, data, tmp_path)
+    assert path is not None and path.name == "dev_split.csv"
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["QID"] for r in rows] == data.dev.ids
@@ -80,8 +80,10 @@ def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir:
     cfg = make_cfg(cache_dir, train=str(tsv), dev_split=3)
     cfg.tokenizer.type = "whitespace"
     data = prepare(cfg, progress=False)
-    lines = write_dev_split(cfg, data.dev, tmp_path).read_text(encoding="utf-8").splitlines()
+    lines = write_dev_split(cfg, data, tmp_path).read_text(encoding="utf-8").splitlines()
     assert [line.split("\t")[0].split() for line in lines] == data.dev.sources
+    cfg.data.dev = str(tsv)  # a dev file of its own: no split to write
+    assert write_dev_split(cfg, prepare(cfg, progress=False), tmp_path / "none") is None
 
 
 def test_prepare_with_dev_and_test_files_and_shared_vocab(cache_dir: str, tmp_path: Path) -> None:
