@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="s2s",
-    version="0.1.0",
+    version="0.2.0",
     description="Train, run and inspect sequence-to-sequence summarizers (LSTM/GRU, attention, "
     "pointer-generator with coverage) from YAML configs.",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),

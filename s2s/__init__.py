@@ -1,9 +1,8 @@
 """s2s: sequence-to-sequence summarization in PyTorch.
 
-Importing the package registers every built-in part with its registry: readers (data),
-tokenizers, encoders, attentions, decoders, optimizers and schedulers (optim), searchers
-(search) and metrics.
+Importing the package imports nothing else: each registry (``s2s.registry``) imports the modules
+of its built-in parts the first time it is asked for one, so commands that need no model (``s2s
+evaluate``) never import torch.
 """
-__version__ = "0.1.0"
 
-from s2s import attention, data, decoders, encoders, metrics, optim, search, tokenizers  # noqa: F401,E402
+__version__ = "0.2.0"

@@ -20,15 +20,15 @@ received, inside the additive score; it needs an additive attention and one quer
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s2s.config import AttentionConfig
 from s2s.errors import ConfigError
-from s2s.registry import Registry
-
-ATTENTIONS = Registry("attention")
+from s2s.options import NonNegativeInt, PartOptions
+from s2s.registry import ATTENTIONS
 
 
 class Attention(nn.Module):
@@ -65,8 +65,13 @@ class Attention(nn.Module):
         return context, weights
 
 
-@ATTENTIONS.register("bahdanau")
-@ATTENTIONS.register("luong_concat")
+@dataclass
+class AdditiveAttentionOptions(PartOptions):
+    hidden_size: NonNegativeInt = 0  # the inner size of the score; 0: the decoder's hidden size
+
+
+@ATTENTIONS.register("bahdanau", options=AdditiveAttentionOptions)
+@ATTENTIONS.register("luong_concat", options=AdditiveAttentionOptions)
 class AdditiveAttention(Attention):
     """v^T tanh(W_q q + W_k k [+ w_c coverage]); Luong's `concat` is this same score.
 
@@ -78,7 +83,7 @@ class AdditiveAttention(Attention):
 
     parallel = False  # scoring T queries at once needs a (batch, T, src_len, hidden) tensor
 
-    def __init__(self, cfg: AttentionConfig, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+    def __init__(self, cfg: AdditiveAttentionOptions, *, query_size: int, key_size: int, coverage: bool = False) -> None:
         super().__init__()
         hidden = cfg.hidden_size or query_size
         self.key_layer = nn.Linear(key_size, hidden, bias=False)
@@ -123,7 +128,7 @@ class MultiplicativeAttention(Attention):
 class GeneralAttention(MultiplicativeAttention):
     """q^T W k."""
 
-    def __init__(self, cfg: AttentionConfig, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+    def __init__(self, cfg: PartOptions, *, query_size: int, key_size: int, coverage: bool = False) -> None:
         super().__init__(nn.Linear(key_size, query_size, bias=False), coverage)
 
 
@@ -131,7 +136,7 @@ class GeneralAttention(MultiplicativeAttention):
 class DotAttention(MultiplicativeAttention):
     """q^T k: no parameters; query and key sizes must match."""
 
-    def __init__(self, cfg: AttentionConfig, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+    def __init__(self, cfg: PartOptions, *, query_size: int, key_size: int, coverage: bool = False) -> None:
         if query_size != key_size:
             raise ConfigError(
                 f"model.attention: luong_dot needs model.decoder.hidden_size == the encoder's "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from s2s.encoders import RNNState
+from s2s.kernels import RNNState
 from s2s.errors import ConfigError
 
 

@@ -1,85 +1,156 @@
-"""Checkpoints: self-contained (weights + resolved config + vocabularies), written atomically,
-read with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and dicts only.
+"""The checkpoint format: one type, read and written only here.
 
-Files in a run directory (``train.output_dir``):
+A checkpoint is self-contained (weights + resolved config + vocabularies + progress), written
+atomically and read with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and
+dicts only. Files in a run directory (``train.output_dir``):
+
 - ``best.pt``: the best model so far (by ``train.keep_best_by``), for prediction;
 - ``last.pt``: everything needed to resume (optimizer, scheduler, progress, random states),
   written at every evaluation and at exit;
 - ``step_N.pt``: the same as last.pt at step N; the last ``train.keep_last`` are kept.
+
+Version 1 (s2s before 0.2) is read through the config migration: its closed config layout is
+mapped onto the parts' own options, with one warning naming the keys that no longer apply.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from s2s.config import Config, from_dict
+from s2s.config import Config, from_dict, to_dict
 from s2s.errors import CheckpointError, ConfigError
-from s2s.model import Seq2Seq, build_model
 
 log = logging.getLogger(__name__)
 
 FORMAT = "s2s-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 STEP_FILE = re.compile(r"step_(\d+)\.pt$")
 
 
-def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
-    """Write ``payload`` to ``path`` atomically: a crash mid-write leaves the old file intact."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+@dataclass
+class Progress:
+    """Where training stands: saved in every checkpoint, restored on resume."""
+
+    step: int = 0  # updates done
+    epoch: int = 0  # the current epoch (0-based)
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    best_score: float | None = None  # by train.keep_best_by
+    best_step: int = 0
+    bad_evals: int = 0  # evaluations since the best one (early stopping)
+    coverage_on: bool = False  # whether the model decodes with coverage (it was on at this step)
+    seconds: float = 0.0  # training time so far, resumed runs included (train.max_minutes)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Progress:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint; a missing, corrupt or foreign file is a ``CheckpointError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many kinds on a truncated or foreign file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: cannot read the checkpoint; it may be truncated or corrupt ({reason})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an s2s checkpoint")
-    if ckpt.get("version") != VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {ckpt.get('version')}; this s2s reads version {VERSION}"
-        )
-    return ckpt
+@dataclass
+class TrainingState:
+    """What resuming needs beyond the weights (``last.pt``, ``step_N.pt``; not ``best.pt``)."""
+
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any] | None
+    rng: dict[str, Any]  # {"python": random.getstate(), "torch": ..., "cuda": [...]}
 
 
-def checkpoint_config(ckpt: dict[str, Any], path: str | Path) -> Config:
-    """The resolved config saved in a checkpoint."""
-    try:
-        return from_dict(ckpt["config"], source=f"{path} (saved config)")
-    except ConfigError as err:
-        raise CheckpointError(f"{err}: the checkpoint comes from another version of s2s") from None
+@dataclass
+class Checkpoint:
+    config: Config
+    src_vocab: list[str]
+    tgt_vocab: list[str]
+    model: dict[str, torch.Tensor]  # the model's state_dict
+    progress: Progress = field(default_factory=Progress)
+    training: TrainingState | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        payload = {
+            "format": FORMAT,
+            "version": VERSION,
+            "config": to_dict(self.config),
+            "src_vocab": self.src_vocab,
+            "tgt_vocab": self.tgt_vocab,
+            "model": self.model,
+            "progress": dataclasses.asdict(self.progress),
+        }
+        if self.training is not None:
+            payload |= dataclasses.asdict(self.training)
+        return payload
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path) -> tuple[Seq2Seq, Config]:
-    """The model of a checkpoint with its weights loaded, in eval mode, and its config."""
-    cfg = checkpoint_config(ckpt, path)
-    cfg.model.embeddings.pretrained = None  # the weights below hold the vectors already
-    model = build_model(cfg.model, ckpt["src_vocab"], ckpt["tgt_vocab"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the saved config ({str(err).splitlines()[0]})") from None
-    model.set_coverage(ckpt["progress"]["coverage_on"])
-    return model.eval(), cfg
+    @classmethod
+    def from_dict(cls, raw: Any, path: str | Path = "<checkpoint>") -> Checkpoint:
+        """Check ``raw`` (what ``torch.load`` gave) and read it; older versions are migrated."""
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not an s2s checkpoint")
+        if raw.get("version") not in READABLE_VERSIONS:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {raw.get('version')}; this s2s reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))} (a newer s2s wrote it: upgrade s2s)"
+            )
+        missing = [key for key in ("config", "src_vocab", "tgt_vocab", "model", "progress") if key not in raw]
+        if missing:
+            raise CheckpointError(f"{path}: not a complete s2s checkpoint (no {', '.join(missing)})")
+        try:
+            config = from_dict(raw["config"], source=f"{path} (saved config)")
+        except ConfigError as err:
+            raise CheckpointError(f"{err}: the checkpoint comes from another version of s2s") from None
+        training = None
+        if all(key in raw for key in ("optimizer", "scheduler", "rng")):
+            training = TrainingState(raw["optimizer"], raw["scheduler"], raw.get("scaler"), raw["rng"])
+        progress = Progress.from_dict(raw["progress"])
+        return cls(config, list(raw["src_vocab"]), list(raw["tgt_vocab"]), raw["model"], progress, training)
+
+    def save(self, path: str | Path) -> None:
+        """Write to ``path`` atomically: a crash mid-write leaves the old file intact."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(self.to_dict(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+        """Read and check a checkpoint; a missing, corrupt or foreign file is a ``CheckpointError``."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        try:
+            raw = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:  # torch raises many kinds on a truncated or foreign file
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{path}: cannot read the checkpoint; it may be truncated or corrupt ({reason})") from None
+        return cls.from_dict(raw, path)
+
+    def build_model(self, path: str | Path = "<checkpoint>") -> Any:
+        """The model with its weights loaded, in eval mode."""
+        from s2s.model import build_model
+
+        options = self.config.model
+        embeddings = getattr(options, "embeddings", None)
+        if embeddings is not None:
+            embeddings.pretrained = None  # the weights below hold the vectors already
+        model = build_model(options, self.src_vocab, self.tgt_vocab)
+        try:
+            model.load_state_dict(self.model)
+        except RuntimeError as err:
+            raise CheckpointError(f"{path}: weights do not fit the saved config ({str(err).splitlines()[0]})") from None
+        return model.eval()
 
 
 def step_checkpoints(directory: str | Path) -> list[Path]:
@@ -93,13 +164,13 @@ def prune_step_checkpoints(directory: str | Path, keep: int) -> None:
         path.unlink(missing_ok=True)
 
 
-def find_resume_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
+def find_resume_checkpoint(directory: str | Path) -> tuple[Path, Checkpoint] | None:
     """The newest checkpoint that loads: ``last.pt``, else the highest ``step_N.pt``."""
     for path in [Path(directory) / "last.pt", *step_checkpoints(directory)]:
         if not path.exists():
             continue
         try:
-            return path, load_checkpoint(path)
+            return path, Checkpoint.load(path)
         except CheckpointError as err:
             log.warning("skipping %s", err)
     return None

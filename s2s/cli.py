@@ -12,7 +12,6 @@ import json
 import logging
 import signal
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from s2s.errors import ConfigError, S2SError
@@ -43,17 +42,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from s2s import reference
+    from s2s.config import check_training, config_yaml, load_config
+
+    if args.list:
+        print(reference.list_parts(args.list))
+    elif args.markdown:
+        print(reference.markdown(), end="")
+    elif args.config:
+        cfg = load_config(args.config, args.overrides)
+        check_training(cfg)
+        print(config_yaml(cfg), end="")
+    else:
+        raise ConfigError("config needs a CONFIG file, --list KIND or --markdown")
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from s2s.config import load_config
     from s2s.prepare import prepare, write_dev_split
+    from s2s.rundir import RunDirectory
 
     cfg = load_config(args.config, args.overrides)
     data = prepare(cfg)
-    out = Path(cfg.train.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = data.save_vocabularies(out)
+    run_dir = RunDirectory(cfg.train.output_dir)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    paths = run_dir.save_vocabularies(data.src_vocab, data.tgt_vocab)
     log.info("vocabularies written to %s", ", ".join(str(p) for p in paths))
-    if dev_split := write_dev_split(cfg, data, out):
+    if dev_split := write_dev_split(cfg, data, run_dir.path):
         log.info("dev split written to %s", dev_split)
     return 0
 
@@ -130,6 +147,17 @@ def _parser() -> argparse.ArgumentParser:
                          help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru")
         sub.set_defaults(command=func)
 
+    config = commands.add_parser(
+        "config", help="Print the resolved config of CONFIG, or list the parts a config can name.",
+        description="Print CONFIG (with overrides) as it resolves, every default filled in and every key "
+        "checked as `s2s train` checks it; or list the registered parts of a kind with their options.",
+    )
+    config.add_argument("config", metavar="CONFIG", nargs="?", help="YAML config file")
+    config.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override config values")
+    config.add_argument("--list", metavar="KIND", help=f"list the parts of KIND ({', '.join(_kinds())}) with their options")
+    config.add_argument("--markdown", action="store_true", help="print the reference of every section and part (docs/config.md)")
+    config.set_defaults(command=cmd_config)
+
     config_command("prepare", cmd_prepare,
                    "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies.")
     config_command("train", cmd_train,
@@ -190,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)")
     serve.set_defaults(command=cmd_serve)
     return parser
+
+
+def _kinds() -> list[str]:
+    from s2s.registry import KINDS
+
+    return list(KINDS)
 
 
 def _setup_logging(debug: bool) -> None:

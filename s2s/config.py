@@ -1,198 +1,159 @@
-"""Typed configuration: YAML files and ``key.sub=value`` overrides → validated dataclasses.
+"""The config: YAML files and ``key.sub=value`` overrides, checked into one tree of options.
 
     cfg = load_config("configs/quickstart.yaml", ["train.max_steps=100"])
     cfg.model.encoder.hidden_size  # -> 128
 
+Sections: ``data`` (the reader named by ``data.format``, with its options), ``tokenizer``,
+``vocab``, ``model`` (the family named by ``model.type``, and its parts), ``train`` (with its
+``optimizer`` and ``scheduler``), ``predict`` (the searcher named by ``predict.search``). Each part
+brings its own options (``s2s config --list KIND``; docs/config.md lists every key).
+
 A file may start with ``base: other.yaml`` (relative to itself) to inherit; later values win,
-mappings merge key by key. Unknown keys and wrong types are errors that name the dotted path
-and the file (or the command line), with the closest valid key for a near miss.
+mappings merge key by key. Unknown keys and wrong types are errors that name the file (or the
+command-line override) and the dotted key, with the closest valid key for a near miss.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Mapping
 
 import yaml
 
 from s2s.errors import ConfigError
+from s2s.options import (
+    Dropout,
+    Layers,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OptionError,
+    PartOptions,
+    PositiveInt,
+    part,
+)
+from s2s.registry import METRICS, MODELS, OPTIMIZERS, READERS, SCHEDULERS, SEARCHERS, TOKENIZERS
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
-# Sections. Every field has a default, so a config only names what it changes.
+# Sections. Every option has a default, so a config only names what it changes.
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CleanConfig:
-    """How AutoMaster dialogues are cleaned before tokenization."""
-
-    strip_prefixes: bool = False  # drop the `技师说：` / `车主说：` turn prefixes
-    drop_placeholders: bool = True  # drop `[语音]` / `[图片]`, and turns left empty by it
-    turn_separator: str = "|"  # placed between dialogue turns (the raw data uses `|`)
-    technician_first: bool = False  # technician turns first, then the owner's
 
 
 @dataclass
 class DataConfig:
+    """What every reader takes; readers add their own options (``s2s config --list reader``)."""
+
+    format: str | None = None  # the reader (automaster, csv, tsv, jsonl, ...); none: from data.train's name
     train: str | None = None  # path; for `parallel`, the prefix of PREFIX.src / PREFIX.tgt
-    dev: str | None = None
-    test: str | None = None
-    format: str | None = None  # automaster | tsv | parallel | jsonl; None: from the extension
-    dev_split: float = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
-    source_fields: list[str] = field(default_factory=lambda: ["Question", "Dialogue"])
-    target_field: str = "Report"  # csv / jsonl field of the target
-    id_field: str = "QID"  # csv / jsonl field that names a row
-    field_separator: str = " "  # placed between the source fields
-    source_column: int = -2  # tsv: column of the source (negative counts from the end)
-    target_column: int = -1  # tsv: column of the target
-    clean: CleanConfig = field(default_factory=CleanConfig)
-    max_source_len: int = 400  # tokens kept of each source (0: all)
-    max_target_len: int = 100  # tokens kept of each target (0: all)
-    on_bad_row: Literal["error", "skip"] = "skip"
+    dev: str | None = None  # path of the dev set (none: data.dev_split carves one out of train)
+    test: str | None = None  # path of a test set: tokenized by `s2s prepare` (for the vocabularies' coverage)
+    dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
+    max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)
+    max_target_len: NonNegativeInt = 100  # tokens kept of each target (0: all)
+    on_bad_row: Literal["error", "skip"] = "skip"  # a malformed row stops the run, or is skipped with a warning
     cache_dir: str = "~/.cache/s2s"  # tokenized data is cached here, never beside the input
-    num_workers: int = 0  # tokenizer processes; 0: one per CPU core
+    num_workers: NonNegativeInt = 0  # tokenizer processes; 0: one per CPU core
 
-
-@dataclass
-class TokenizerConfig:
-    type: str = "jieba"  # jieba | char | whitespace
-    user_dict: str | None = None  # jieba: a user dictionary file
-    keep_ascii_words: bool = True  # char: keep runs of ASCII letters/digits as one token
+    def validate(self, root: Any) -> None:
+        if self.dev_split >= 1 and self.dev_split != int(self.dev_split):
+            raise OptionError("dev_split", f"a count must be a whole number, got {self.dev_split}")
 
 
 @dataclass
 class VocabConfig:
     shared: bool = False  # one vocabulary for source and target
-    source_size: int = 30000  # most frequent words kept, specials not counted
-    target_size: int = 30000
-    min_freq: int = 1
-
-
-@dataclass
-class EmbeddingsConfig:
-    size: int = 128
-    dropout: float = 0.0
-    pretrained: str | None = None  # word2vec/GloVe text file; missing words keep random init
-    freeze: bool = False
-    share_source_target: bool = False  # one table for both sides (needs vocab.shared)
-    tie_output: bool = False  # decoder input embedding = output projection weights
-
-
-@dataclass
-class EncoderConfig:
-    type: str = "lstm"  # lstm | gru
-    hidden_size: int = 256  # per direction
-    num_layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.0  # between stacked layers
-
-
-@dataclass
-class AttentionConfig:
-    type: str = "bahdanau"  # bahdanau | luong_dot | luong_general | luong_concat
-    hidden_size: int = 0  # additive attention's inner size; 0: the decoder's hidden size
-
-
-@dataclass
-class DecoderConfig:
-    type: str = "attention"  # attention | pointer_generator
-    rnn: Literal["lstm", "gru"] = "lstm"
-    hidden_size: int = 256
-    num_layers: int = 1
-    dropout: float = 0.0
-    input_feeding: bool = True  # feed the previous attentional vector into the next step
-    coverage: bool = False  # See et al. 2017: coverage vector in attention + coverage loss
-    coverage_weight: float = 1.0
-    coverage_from_step: int = 0  # training step at which coverage switches on
-
-
-@dataclass
-class ModelConfig:
-    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    bridge: Literal["concat", "linear", "zero"] = "linear"  # encoder state -> decoder state
-    attention: AttentionConfig = field(default_factory=AttentionConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
-
-
-@dataclass
-class OptimizerConfig:
-    type: str = "adam"  # adam | adamw | sgd | adagrad
-    lr: float = 1e-3
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam, adamw
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0  # sgd
-    initial_accumulator_value: float = 0.1  # adagrad (See et al. use 0.1)
-
-
-@dataclass
-class SchedulerConfig:
-    type: str = "constant"  # constant | step | plateau | noam | cosine
-    warmup_steps: int = 0  # noam, cosine: linear warm-up to optimizer.lr
-    step_size: int = 1000  # step: decay every step_size steps
-    gamma: float = 0.5  # step: decay factor
-    factor: float = 0.5  # plateau: decay factor
-    patience: int = 2  # plateau: evaluations without improvement before decaying
-    min_lr: float = 0.0  # plateau, cosine
+    source_size: NonNegativeInt = 30000  # most frequent words kept, specials not counted (0: all)
+    target_size: NonNegativeInt = 30000  # the same for the target side
+    min_freq: PositiveInt = 1  # words seen fewer times are left out
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = "runs/default"  # the run directory: checkpoints, logs, TensorBoard
-    seed: int = 42
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 42  # everything random (initialization, batch order, dev split) follows from it
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA where there is one
     amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision, CUDA only
-    threads: int = 0  # torch CPU threads; 0: torch's default
-    batch_size: int = 32  # sentences per batch, used when batch_tokens is 0
-    batch_tokens: int = 0  # token budget per batch (padded source + target tokens)
-    max_steps: int = 0  # optimizer updates; 0: no limit (then max_epochs or max_minutes must be set)
-    max_epochs: int = 0  # 0: no limit (then max_steps or max_minutes must be set)
-    max_minutes: float = 0.0  # stop after this much training time, resumes included (0: no limit)
-    accumulate: int = 1  # batches per optimizer update
-    clip_grad_norm: float = 5.0  # 0: no clipping
-    label_smoothing: float = 0.0
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    eval_every: int = 500  # steps between evaluations on the dev set (0: only at the end)
-    eval_batch_size: int = 64
-    keep_best_by: Literal["rouge-1", "rouge-2", "rouge-l", "loss", "ppl"] = "rouge-l"
-    keep_last: int = 3  # step_N.pt checkpoints kept
-    patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
-    log_every: int = 50  # steps between lines in train.log / metrics.jsonl
+    threads: NonNegativeInt = 0  # torch CPU threads; 0: torch's default
+    batch_size: PositiveInt = 32  # sentences per batch, used when batch_tokens is 0
+    batch_tokens: NonNegativeInt = 0  # token budget per batch (padded source + target tokens)
+    max_steps: NonNegativeInt = 0  # optimizer updates; 0: no limit (then max_epochs or max_minutes must be set)
+    max_epochs: NonNegativeInt = 0  # 0: no limit (then max_steps or max_minutes must be set)
+    max_minutes: NonNegativeFloat = 0.0  # stop after this much training time, resumes included (0: no limit)
+    accumulate: PositiveInt = 1  # batches per optimizer update
+    clip_grad_norm: NonNegativeFloat = 5.0  # 0: no clipping
+    label_smoothing: Dropout = 0.0  # share of the target probability spread over the vocabulary
+    optimizer: PartOptions = part(OPTIMIZERS, "adam")  # s2s config --list optimizer
+    scheduler: PartOptions = part(SCHEDULERS, "constant")  # s2s config --list scheduler
+    eval_every: NonNegativeInt = 500  # steps between evaluations on the dev set (0: only at the end)
+    eval_batch_size: PositiveInt = 64  # sentences per batch when evaluating
+    keep_best_by: str = "rouge-l"  # the metric that picks best.pt (s2s config --list metric)
+    keep_last: NonNegativeInt = 3  # step_N.pt checkpoints kept
+    patience: NonNegativeInt = 0  # evaluations without improvement before stopping; 0: never stop early
+    log_every: PositiveInt = 50  # steps between lines in train.log / metrics.jsonl
     resume: str | None = None  # auto | path of a checkpoint
     overwrite: bool = False  # allow an output_dir that holds another run
-    max_bad_steps: int = 5  # NaN/inf losses in a row before the run stops
+    max_bad_steps: PositiveInt = 5  # NaN/inf losses in a row before the run stops
+
+    def validate(self, root: Any) -> None:
+        if self.keep_best_by not in METRICS:
+            raise OptionError("keep_best_by", f"unknown metric {self.keep_best_by!r} (choices: {', '.join(METRICS.names())})")
 
 
 @dataclass
 class PredictConfig:
-    search: str = "beam"  # beam | greedy
-    beam_size: int = 4
-    n_best: int = 1
-    batch_size: int = 32  # sentences per batch
-    max_length: int = 100  # output tokens at most
-    max_length_ratio: float = 0.0  # > 0: also at most ratio x source length
-    min_length: int = 0
-    alpha: float = 0.0  # length penalty (Wu et al. 2016); 0: none
-    beta: float = 0.0  # coverage penalty (OpenNMT-py `summary`); 0: none
-    no_repeat_ngram_size: int = 0  # 0: no blocking
+    """Decoding options, shared by the built-in searchers (the CLI and the HTTP API take them
+    whatever the search); a searcher of your own may subclass this with options of its own."""
+
+    search: str = "beam"  # the searcher: beam | greedy
+    beam_size: PositiveInt = 4  # hypotheses kept per sentence (beam)
+    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam; at most beam_size)
+    batch_size: PositiveInt = 32  # sentences per batch
+    max_length: PositiveInt = 100  # output tokens at most
+    max_length_ratio: NonNegativeFloat = 0.0  # > 0: also at most ratio x source length
+    min_length: NonNegativeInt = 0  # output tokens at least (</s> is blocked before)
+    alpha: NonNegativeFloat = 0.0  # length penalty (Wu et al. 2016); 0: none
+    beta: NonNegativeFloat = 0.0  # coverage penalty (OpenNMT-py `summary`); 0: none
+    no_repeat_ngram_size: NonNegativeInt = 0  # never repeat an n-gram of this size; 0: no blocking
     replace_unk: bool = False  # attention models: <unk> -> most-attended source token
+
+    def validate(self, root: Any) -> None:
+        if self.n_best > self.beam_size:
+            raise OptionError("n_best", f"{self.n_best} is more than beam_size {self.beam_size}")
+        if self.min_length > self.max_length:
+            raise OptionError("min_length", f"{self.min_length} is more than max_length {self.max_length}")
+
+
+def _data_format(section: Mapping[str, Any]) -> str | None:
+    """The reader when ``data.format`` is not given: what ``data.train`` implies."""
+    from s2s.readers import implied_format
+
+    return implied_format(section.get("train"))
 
 
 @dataclass
 class Config:
-    data: DataConfig = field(default_factory=DataConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = part(READERS, "automaster", base=DataConfig, resolve=_data_format)  # s2s config --list reader
+    tokenizer: PartOptions = part(TOKENIZERS, "jieba")  # s2s config --list tokenizer
     vocab: VocabConfig = field(default_factory=VocabConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: PartOptions = part(MODELS, "rnn")  # the model family (s2s config --list model)
     train: TrainConfig = field(default_factory=TrainConfig)
-    predict: PredictConfig = field(default_factory=PredictConfig)
+    predict: PredictConfig = part(SEARCHERS, "beam", base=PredictConfig)  # s2s config --list searcher
 
+
+# Keys the closed layout before s2s 0.2 accepted in these sections for every part. Where the
+# part now chosen does not take them (momentum for Adam, say), they are dropped with one warning.
+V1_KEYS: dict[str, frozenset[str]] = {
+    "data": frozenset({"source_fields", "target_field", "id_field", "field_separator", "source_column",
+                       "target_column", "clean"}),
+    "tokenizer": frozenset({"user_dict", "keep_ascii_words"}),
+    "model.attention": frozenset({"hidden_size"}),
+    "train.optimizer": frozenset({"betas", "eps", "weight_decay", "momentum", "initial_accumulator_value"}),
+    "train.scheduler": frozenset({"warmup_steps", "step_size", "gamma", "factor", "patience", "min_lr"}),
+}
 
 # ---------------------------------------------------------------------------------------------
 # Loading
@@ -200,17 +161,37 @@ class Config:
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read ``path`` (following its ``base:`` chain), apply ``overrides``, validate."""
-    raw = _read_with_bases(Path(path), seen=())
+    """Read ``path`` (following its ``base:`` chain), apply ``overrides``, check everything."""
+    layers = Layers(Config, legacy=V1_KEYS)
+    for file, raw in _read_with_bases(Path(path), seen=()):
+        layers.add(raw, str(file))
     for override in overrides:
-        raw = _merge(raw, parse_override(override))
-    cfg = from_dict(raw, source=str(path))
-    validate(cfg, source=str(path))
-    return cfg
+        layers.add(parse_override(override), f"command line ({override})")
+    return _finish(layers, str(path))
+
+
+def from_dict(raw: Mapping[str, Any], source: str = "<dict>", changes: Mapping[str, Any] | None = None,
+              changes_source: str = "") -> Config:
+    """A ``Config`` from nested mappings (missing keys take their defaults), with ``changes``
+    merged on top as a layer of their own (errors in them name ``changes_source``)."""
+    layers = Layers(Config, legacy=V1_KEYS)
+    layers.add(dict(raw), source)
+    if changes:
+        layers.add(dict(changes), changes_source or "changes")
+    return _finish(layers, source)
+
+
+def override(cfg: Config, *overrides: str) -> Config:
+    """``cfg`` with ``key.sub=value`` overrides, checked as on the command line."""
+    layers = Layers(Config, legacy=V1_KEYS)
+    layers.add(to_dict(cfg), "config")
+    for text in overrides:
+        layers.add(parse_override(text), f"command line ({text})")
+    return _finish(layers, "config")
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """``"train.lr=3e-4"`` → ``{"train": {"lr": 3e-4}}``, checked against the schema."""
+    """``"train.max_steps=300"`` -> ``{"train": {"max_steps": 300}}`` (the value read as YAML)."""
     key, sep, value = text.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"command line: bad override {text!r} (expected key.sub=value)")
@@ -218,16 +199,10 @@ def parse_override(text: str) -> dict[str, Any]:
         parsed = yaml.safe_load(value) if value else None
     except yaml.YAMLError as err:
         raise ConfigError(f"command line: {key}: cannot parse {value!r}: {err}") from None
-    nested: dict[str, Any] = parsed
-    for part in reversed(key.split(".")):
-        nested = {part: nested}
-    from_dict(nested, source=f"command line ({text})")  # report errors against the override
+    nested: Any = parsed
+    for name in reversed(key.split(".")):
+        nested = {name: nested}
     return nested
-
-
-def from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
-    """Build a ``Config`` from nested mappings; missing keys take their defaults."""
-    return _build(Config, raw, path="", source=source)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -237,81 +212,44 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (readable, and loadable by ``load_config``)."""
-    text = yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
-    Path(path).write_text(text, encoding="utf-8")
+    Path(path).write_text(config_yaml(cfg), encoding="utf-8")
 
 
-def validate(cfg: Config, source: str = "<config>") -> None:
-    """Checks that involve values, not only types."""
-
-    def fail(key: str, message: str) -> None:
-        raise ConfigError(f"{source}: {key}: {message}")
-
-    positive = {
-        "model.embeddings.size": cfg.model.embeddings.size,
-        "model.encoder.hidden_size": cfg.model.encoder.hidden_size,
-        "model.encoder.num_layers": cfg.model.encoder.num_layers,
-        "model.decoder.hidden_size": cfg.model.decoder.hidden_size,
-        "model.decoder.num_layers": cfg.model.decoder.num_layers,
-        "train.batch_size": cfg.train.batch_size,
-        "train.accumulate": cfg.train.accumulate,
-        "train.eval_batch_size": cfg.train.eval_batch_size,
-        "train.log_every": cfg.train.log_every,
-        "train.max_bad_steps": cfg.train.max_bad_steps,
-        "predict.beam_size": cfg.predict.beam_size,
-        "predict.n_best": cfg.predict.n_best,
-        "predict.batch_size": cfg.predict.batch_size,
-        "predict.max_length": cfg.predict.max_length,
-        "vocab.min_freq": cfg.vocab.min_freq,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            fail(key, f"must be at least 1, got {value}")
-    non_negative = {
-        "data.dev_split": cfg.data.dev_split,
-        "data.max_source_len": cfg.data.max_source_len,
-        "data.max_target_len": cfg.data.max_target_len,
-        "data.num_workers": cfg.data.num_workers,
-        "train.batch_tokens": cfg.train.batch_tokens,
-        "train.max_steps": cfg.train.max_steps,
-        "train.max_epochs": cfg.train.max_epochs,
-        "train.max_minutes": cfg.train.max_minutes,
-        "train.eval_every": cfg.train.eval_every,
-        "train.clip_grad_norm": cfg.train.clip_grad_norm,
-        "train.patience": cfg.train.patience,
-        "train.keep_last": cfg.train.keep_last,
-        "train.threads": cfg.train.threads,
-        "predict.min_length": cfg.predict.min_length,
-        "predict.max_length_ratio": cfg.predict.max_length_ratio,
-        "predict.no_repeat_ngram_size": cfg.predict.no_repeat_ngram_size,
-        "predict.alpha": cfg.predict.alpha,
-        "predict.beta": cfg.predict.beta,
-    }
-    for key, value in non_negative.items():
-        if value < 0:
-            fail(key, f"must not be negative, got {value}")
-    for key, value in {
-        "model.embeddings.dropout": cfg.model.embeddings.dropout,
-        "model.encoder.dropout": cfg.model.encoder.dropout,
-        "model.decoder.dropout": cfg.model.decoder.dropout,
-        "train.label_smoothing": cfg.train.label_smoothing,
-    }.items():
-        if not 0.0 <= value < 1.0:
-            fail(key, f"must be in [0, 1), got {value}")
-    if cfg.data.dev_split >= 1 and cfg.data.dev_split != int(cfg.data.dev_split):
-        fail("data.dev_split", f"a count must be a whole number, got {cfg.data.dev_split}")
-    if cfg.predict.n_best > cfg.predict.beam_size:
-        fail("predict.n_best", f"{cfg.predict.n_best} is more than beam_size {cfg.predict.beam_size}")
-    if cfg.model.embeddings.share_source_target and not cfg.vocab.shared:
-        fail("model.embeddings.share_source_target", "needs vocab.shared: true")
+def config_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
 
 
-# ---------------------------------------------------------------------------------------------
-# Internals: reading, merging, type checking
-# ---------------------------------------------------------------------------------------------
+def validate(cfg: Config, where: str | Callable[[str], str] = "<config>") -> None:
+    """Checks across sections (each part checks its own options as it is built)."""
+    source = where if callable(where) else (lambda key: where)
+    if not cfg.data.dev and cfg.data.dev_split == 0:
+        needs = [k for k, v in (("train.patience", cfg.train.patience),
+                                ("train.scheduler.type: plateau", cfg.train.scheduler.type == "plateau")) if v]
+        if needs:
+            key = needs[0].split(":")[0]
+            raise ConfigError(f"{source(key)}: {', '.join(needs)} needs a dev set: set data.dev or data.dev_split")
 
 
-def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+def check_training(cfg: Config) -> None:
+    """What only training needs: a limit on its length."""
+    t = cfg.train
+    if not t.max_steps and not t.max_epochs and not t.max_minutes:
+        raise ConfigError("train: set train.max_steps, train.max_epochs or train.max_minutes (all are 0)")
+    if not cfg.data.train:
+        raise ConfigError("data.train is not set: name the training file (or parallel prefix)")
+
+
+def _finish(layers: Layers, source: str) -> Config:
+    cfg = layers.build()
+    validate(cfg, layers.where)
+    if layers.ignored:
+        log.warning("%s: ignored %d option(s) that the chosen parts do not take (the layout before s2s 0.2 "
+                    "accepted them): %s", source, len(layers.ignored), ", ".join(layers.ignored))
+    return cfg
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> list[tuple[Path, dict[str, Any]]]:
+    """The files of ``path``'s ``base:`` chain, the root first, each as a mapping."""
     resolved = path.resolve()
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
@@ -327,95 +265,8 @@ def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     base = raw.pop("base", None)
-    from_dict(raw, source=str(path))  # report errors against the file that has them
     if base is None:
-        return raw
+        return [(path, raw)]
     if not isinstance(base, str):
         raise ConfigError(f"{path}: base: expected a file name, got {base!r}")
-    parent = _read_with_bases(path.parent / base, seen=(*seen, resolved))
-    return _merge(parent, raw)
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; any other value in ``update`` replaces the base's."""
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _build(cls: type, raw: Any, path: str, source: str) -> Any:
-    """Instantiate dataclass ``cls`` from mapping ``raw``, checking keys and types."""
-    where = path or "top level"
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {where}: expected a mapping, got {_describe(raw)}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        dotted = f"{path}.{key}" if path else str(key)
-        if key not in names:
-            hint = difflib.get_close_matches(str(key), names, n=1)
-            near = f" (did you mean {hint[0]!r}?)" if hint else f" (valid keys: {', '.join(names)})"
-            raise ConfigError(f"{source}: {dotted}: unknown key{near}")
-        kwargs[key] = _coerce(value, hints[key], dotted, source)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
-    """Check ``value`` against type ``hint``; convert where YAML is ambiguous (``1e-3``)."""
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path, source)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, option, path, source)
-            except ConfigError as err:
-                errors.append(err)
-        raise errors[0]
-    if origin is Literal:
-        if value not in args:
-            choices = ", ".join(str(a) for a in args)
-            raise ConfigError(f"{source}: {path}: expected one of {choices}, got {_describe(value)}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: {path}: expected a list, got {_describe(value)}")
-        return [_coerce(item, args[0], f"{path}[{i}]", source) for i, item in enumerate(value)]
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{source}: {path}: expected true or false, got {_describe(value)}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{source}: {path}: expected an integer, got {_describe(value)}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{source}: {path}: expected a number, got {_describe(value)}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{source}: {path}: expected a string, got {_describe(value)}")
-    raise TypeError(f"config field {path} has an unsupported type {hint!r}")
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    return f"{value!r} ({type(value).__name__})"
+    return [*_read_with_bases(path.parent / base, seen=(*seen, resolved)), (path, raw)]

@@ -37,7 +37,7 @@ import jieba
 from tqdm import tqdm
 
 from s2s.config import Config
-from s2s.data import ReadStats, check_file, read_examples, resolve_format
+from s2s.readers import ReadStats, check_file, read_examples, resolve_format
 from s2s.tokenizers import Tokenizer, build_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -132,24 +132,23 @@ def _input_files(path: Path, fmt: str, need_target: bool) -> list[Path]:
     return files
 
 
+# data options that change nothing in a file's tokenized rows (the files themselves are hashed)
+_NOT_IN_KEY = frozenset({"format", "train", "dev", "test", "dev_split", "cache_dir", "num_workers"})
+
+
 def cache_key(files: list[Path], fmt: str, cfg: Config, need_target: bool) -> str:
-    """A hex digest of everything that changes the tokenized output of ``files``."""
-    data, tok = cfg.data, cfg.tokenizer
+    """A hex digest of everything that changes the tokenized output of ``files``: their bytes,
+    every option of the reader and of the tokenizer, ``need_target`` and ``CACHE_VERSION``."""
+    tok = cfg.tokenizer
+    user_dict = getattr(tok, "user_dict", None)
     spec = {
         "version": CACHE_VERSION,
         "files": [file_digest(f) for f in files],
         "format": fmt,
         "need_target": need_target,
-        "fields": [data.source_fields, data.target_field, data.id_field, data.field_separator],
-        "columns": [data.source_column, data.target_column],
-        "clean": dataclasses.asdict(data.clean),
-        "truncate": [data.max_source_len, data.max_target_len],
+        "data": {k: v for k, v in dataclasses.asdict(cfg.data).items() if k not in _NOT_IN_KEY},
         "tokenizer": dataclasses.asdict(tok),
-        "user_dict": (
-            file_digest(Path(tok.user_dict))
-            if tok.user_dict and Path(tok.user_dict).is_file()
-            else None
-        ),
+        "user_dict": file_digest(Path(user_dict)) if user_dict and Path(user_dict).is_file() else None,
         "jieba": jieba.__version__ if tok.type == "jieba" else None,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

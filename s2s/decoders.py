@@ -19,19 +19,17 @@ The output layer always runs once, after the RNN, on the real (non-padding) posi
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s2s.attention import ATTENTIONS
-from s2s.config import AttentionConfig, DecoderConfig
 from s2s.embeddings import Embeddings
-from s2s.encoders import RNNState
 from s2s.errors import ConfigError
-from s2s.recurrence import RNNSteps
-from s2s.registry import Registry
-
-DECODERS = Registry("decoder")
+from s2s.kernels import RNNState, RNNSteps
+from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, PartOptions, PositiveInt
+from s2s.registry import ATTENTIONS, DECODERS
 
 EPS = 1e-10  # inside every log of a probability: log(0) would be -inf, and its gradient NaN
 
@@ -80,7 +78,19 @@ class DecoderOutput:
     p_gen: Tensor | None = None  # (batch, tgt_len, 1) pointer-generator: P(generate)
 
 
-@DECODERS.register("attention")
+@dataclass
+class RNNDecoderOptions(PartOptions):
+    rnn: Literal["lstm", "gru"] = "lstm"  # the recurrent cell
+    hidden_size: PositiveInt = 256  # the RNN's and the attentional vector's size
+    num_layers: PositiveInt = 1  # stacked layers
+    dropout: Dropout = 0.0  # between stacked layers and on the attentional vector
+    input_feeding: bool = True  # feed the previous attentional vector into the next step
+    coverage: bool = False  # See et al. 2017: coverage vector in attention + coverage loss
+    coverage_weight: NonNegativeFloat = 1.0  # weight of the coverage loss
+    coverage_from_step: NonNegativeInt = 0  # training step at which coverage switches on
+
+
+@DECODERS.register("attention", options=RNNDecoderOptions)
 class AttentionDecoder(nn.Module):
     """LSTM/GRU decoder with attention and optional input feeding; see the module docstring."""
 
@@ -88,9 +98,9 @@ class AttentionDecoder(nn.Module):
 
     def __init__(
         self,
-        cfg: DecoderConfig,
+        cfg: RNNDecoderOptions,
         *,
-        attention: AttentionConfig,
+        attention: PartOptions,
         embeddings: Embeddings,
         key_size: int,
         vocab_size: int,
@@ -124,18 +134,18 @@ class AttentionDecoder(nn.Module):
         self.hidden_size = hidden
         self.vocab_size = vocab_size
         self.has_coverage = cfg.coverage
-        self.coverage_on = cfg.coverage and cfg.coverage_from_step == 0  # the trainer switches it
 
     @property
     def fast_path(self) -> bool:
         """Whether teacher forcing can run the RNN over the whole target at once."""
         return self.attention.parallel and not self.input_feeding
 
-    def initial_state(self, rnn_state: RNNState, memory: Memory) -> DecoderState:
+    def initial_state(self, rnn_state: RNNState, memory: Memory, coverage: bool = False) -> DecoderState:
+        """``coverage``: keep a coverage vector (ignored by a decoder without coverage)."""
         batch, src_len = memory.mask.shape
         feed = memory.keys.new_zeros(batch, self.hidden_size) if self.input_feeding else None
-        coverage = memory.keys.new_zeros(batch, src_len) if self.coverage_on else None
-        return DecoderState(rnn_state, feed, coverage)
+        coverage_vector = memory.keys.new_zeros(batch, src_len) if coverage and self.has_coverage else None
+        return DecoderState(rnn_state, feed, coverage_vector)
 
     def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState, fast_path: bool | None = None) -> DecoderOutput:
         """Teacher forcing: tgt_in (batch, tgt_len) target ids, starting with <s>.
@@ -206,7 +216,7 @@ class AttentionDecoder(nn.Module):
         return F.cross_entropy(logits, target[mask], label_smoothing=label_smoothing, reduction="none")
 
 
-@DECODERS.register("pointer_generator")
+@DECODERS.register("pointer_generator", options=RNNDecoderOptions)
 class PointerGeneratorDecoder(AttentionDecoder):
     """The attention decoder plus a copy switch (See et al. 2017).
 
@@ -217,7 +227,8 @@ class PointerGeneratorDecoder(AttentionDecoder):
 
     copies = True
 
-    def __init__(self, cfg: DecoderConfig, *, attention: AttentionConfig, embeddings: Embeddings, key_size: int, vocab_size: int, tie_output: bool = False) -> None:
+    def __init__(self, cfg: RNNDecoderOptions, *, attention: PartOptions, embeddings: Embeddings, key_size: int,
+                 vocab_size: int, tie_output: bool = False) -> None:
         super().__init__(
             cfg, attention=attention, embeddings=embeddings, key_size=key_size,
             vocab_size=vocab_size, tie_output=tie_output,

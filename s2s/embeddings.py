@@ -2,14 +2,26 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from s2s.errors import ConfigError, DataError
+from s2s.options import Dropout, PositiveInt
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddingsConfig:
+    size: PositiveInt = 128  # embedding size of source and target tokens
+    dropout: Dropout = 0.0  # on the embedded tokens
+    pretrained: str | None = None  # word2vec/GloVe text file; missing words keep random init
+    freeze: bool = False  # keep the pretrained vectors fixed
+    share_source_target: bool = False  # one table for both sides (needs vocab.shared)
+    tie_output: bool = False  # decoder input embedding = output projection weights
 
 
 class Embeddings(nn.Module):

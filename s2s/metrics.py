@@ -17,21 +17,18 @@ import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from s2s.errors import ConfigError
-from s2s.registry import Registry
+from s2s.registry import METRICS
 
 Tokens = Sequence[str]
 Score = dict[str, float]  # {"p": precision, "r": recall, "f": F1}, fractions in [0, 1]
 RougeScores = dict[str, Score]  # {"rouge-1": Score, "rouge-2": Score, "rouge-l": Score}
-Metric = Callable[[Sequence[str], Sequence[str], str], float]
 
 ROUGE_NAMES = ("rouge-1", "rouge-2", "rouge-l")
 UNK = "<unk>"
-
-METRICS: Registry[Metric] = Registry("metric")
-"""``METRICS.get(name)(predictions, references, level) -> float``: higher is better."""
 
 
 @functools.cache
@@ -180,15 +177,32 @@ def score(
     return result
 
 
-def _rouge_f1(name: str) -> Metric:
-    def metric(
-        predictions: Sequence[str], references: Sequence[str], level: str = "char"
-    ) -> float:
-        return rouge(predictions, references, level)[name]["f"]
+@dataclass(frozen=True)
+class Metric:
+    """A dev-set score that picks the best checkpoint (``train.keep_best_by``) and drives ``plateau``."""
 
-    metric.__doc__ = f"Average {name.upper()} F1 of raw-text predictions at ``level``."
-    return metric
+    name: str
+    lower_is_better: bool
+    read: Callable[[Mapping[str, Any]], float]  # the score from a validation result (``loss``, ``scores``)
+    description: str
+
+    def better(self, score: float, best: float | None) -> bool:
+        """Whether ``score`` beats ``best`` (anything beats None)."""
+        if best is None:
+            return True
+        return score < best if self.lower_is_better else score > best
+
+    def format(self, score: float) -> str:
+        """``rouge-l`` 0.2871 -> "ROUGE-L 28.71 (char)"; ``loss`` 3.2 -> "loss 3.200"."""
+        return f"{self.name} {score:.3f}" if self.lower_is_better else f"{self.name.upper()} {100 * score:.2f} (char)"
+
+
+def _register(metric: Metric) -> None:
+    METRICS.register(metric.name)(metric)
 
 
 for _name in ROUGE_NAMES:
-    METRICS.register(_name)(_rouge_f1(_name))
+    _register(Metric(_name, False, lambda result, name=_name: result["scores"]["char"][name]["f"],
+                     f"{_name.upper()} F1 of greedy dev decodes, on characters"))
+_register(Metric("loss", True, lambda result: result["loss"], "dev loss per target token (teacher forcing)"))
+_register(Metric("ppl", True, lambda result: result["ppl"], "dev perplexity (teacher forcing)"))

@@ -4,12 +4,13 @@
     summarizer.summarize(["帕萨特烧机油怎么办 技师说：..."])      # -> ["..."]
 
 ``predict_file`` is ``s2s predict``: it reads a CSV/TSV/JSONL/text file (or stdin) with the
-checkpoint's cleaning and tokenizer, batches by length, restores the input order and writes
-``QID,Prediction`` CSV for CSV input, one summary per line otherwise.
+checkpoint's reader options and tokenizer, batches by length, restores the input order and
+writes the predictions as the input's reader does (``QID,Prediction`` CSV for AutoMaster CSV
+input, one summary per line otherwise).
 """
+
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import re
@@ -21,19 +22,20 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
-from s2s.batching import collate, encode_corpus, example_lengths, plan_batches
-from s2s.checkpoint import load_checkpoint, model_from_checkpoint
-from s2s.config import Config, DataConfig, PredictConfig, from_dict, parse_override, to_dict, validate
+from s2s.batching import encode_corpus
+from s2s.checkpoint import Checkpoint
+from s2s.config import Config, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
-from s2s.data import EXTENSIONS, clean_dialogue, compose_source, lead_summary, read_examples
 from s2s.errors import ConfigError
 from s2s.extras import require
-from s2s.model import Seq2Seq
+from s2s.model import Seq2SeqModel
+from s2s.options import retype
 from s2s.plotting import save_attention_png
+from s2s.readers import EXTENSIONS, Reader, open_reader, read_examples, reader_options
+from s2s.registry import READERS
 from s2s.runtime import tune_cpu
-from s2s.search import SEARCHERS, search
+from s2s.search import search_examples
 from s2s.tokenizers import build_tokenizer
 from s2s.vocabulary import UNK, Vocabulary
 
@@ -51,41 +53,39 @@ class Summary:
 
 
 class Summarizer:
-    """A trained model with its vocabularies, tokenizer and search options."""
+    """A trained model with its vocabularies, tokenizer, reader and search options.
 
-    def __init__(self, model: Seq2Seq, cfg: Config, src_vocab: Vocabulary, tgt_vocab: Vocabulary, device: torch.device) -> None:
+    ``coverage``: decode with the model's coverage (on when training ended with it on).
+    """
+
+    def __init__(self, model: Seq2SeqModel, cfg: Config, src_vocab: Vocabulary, tgt_vocab: Vocabulary,
+                 device: torch.device, coverage: bool = False) -> None:
         self.model, self.cfg, self.device = model.to(device).eval(), cfg, device
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.coverage = coverage
         self.tokenizer = build_tokenizer(cfg.tokenizer)
+        self.reader = open_reader(cfg.data)
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "auto") -> Summarizer:
+        """An entry point: applies the process-wide CPU settings (``runtime.tune_cpu``)."""
         tune_cpu()
-        ckpt = load_checkpoint(checkpoint)
-        model, cfg = model_from_checkpoint(ckpt, checkpoint)
-        return cls(model, cfg, Vocabulary(ckpt["src_vocab"]), Vocabulary(ckpt["tgt_vocab"]), pick_device(device))
+        ckpt = Checkpoint.load(checkpoint)
+        model = ckpt.build_model(checkpoint)
+        return cls(model, ckpt.config, Vocabulary(ckpt.src_vocab), Vocabulary(ckpt.tgt_vocab), pick_device(device),
+                   coverage=ckpt.progress.coverage_on)
 
     def options(self, **changes: Any) -> PredictConfig:
-        """The checkpoint's search options (``predict``) with ``changes``, validated: unknown
-        names, wrong types, out-of-range values and unknown searches raise ``ConfigError``."""
-        raw = to_dict(self.cfg)
-        raw["predict"] |= changes
-        cfg = from_dict(raw, source="search options")
-        validate(cfg, source="search options")
-        if cfg.predict.search not in SEARCHERS:
-            choices = ", ".join(SEARCHERS.names())
-            raise ConfigError(f"search options: predict.search: unknown search {cfg.predict.search!r} (choices: {choices})")
+        """The checkpoint's search options (``predict``) with ``changes``, checked: unknown names,
+        wrong types, out-of-range values and unknown searches raise ``ConfigError``."""
+        cfg = from_dict(to_dict(self.cfg), source="checkpoint", changes={"predict": changes},
+                        changes_source="search options")
         return cfg.predict
 
     def source_text(self, item: str | Mapping[str, str]) -> str:
-        """One raw input as the model's source text. A row of fields (``{"Question": ..,
-        "Dialogue": ..}``) is joined and cleaned as the training rows were; a plain string is
-        cleaned as a dialogue when the model was trained on AutoMaster."""
-        if isinstance(item, Mapping):
-            return compose_source(item, self.cfg.data)
-        if _trained_on_automaster(self.cfg.data):
-            return clean_dialogue(item, self.cfg.data.clean)
-        return item
+        """One raw input as the model's source text, as the checkpoint's reader composes and
+        cleans it: a row of fields (``{"Question": .., "Dialogue": ..}``), or a plain string."""
+        return self.reader.source_text(item)
 
     def tokenize(self, item: str | Mapping[str, str]) -> list[str]:
         """The tokens of one raw input (not truncated)."""
@@ -97,8 +97,9 @@ class Summarizer:
 
     def summaries(self, texts: Sequence[str | Mapping[str, str]], options: PredictConfig | None = None,
                   return_attention: bool = False, progress: bool = False) -> list[Summary]:
-        """Like ``summarize``, with tokens, scores and (if asked) attention and p_gen."""
-        sources = [self.tokenize(t) for t in texts]
+        """Like ``summarize``, with tokens, scores and (if asked) attention and p_gen. A bare string
+        is one input."""
+        sources = [self.tokenize(t) for t in ([texts] if isinstance(texts, str) else texts)]
         limit = self.cfg.data.max_source_len
         if limit:
             _warn_truncated(sum(len(s) > limit for s in sources), self.cfg)
@@ -110,23 +111,18 @@ class Summarizer:
         """Summaries of tokenized sources: batched by length, returned in input order."""
         corpus = TokenizedCorpus("input", [str(i) for i in range(len(sources))], sources, None)
         examples = encode_corpus(corpus, self.src_vocab, self.tgt_vocab)
-        src_lengths, _ = example_lengths(examples)
         replace_unk = options.replace_unk and not self.model.copies
-        results: list[Summary | None] = [None] * len(examples)
-        for indices in tqdm(plan_batches(src_lengths, batch_size=options.batch_size), unit="batch",
-                            disable=not progress, dynamic_ncols=True):
-            batch = collate(examples, indices).to(self.device)
-            hypotheses = search(self.model, batch, options, return_attention or replace_unk)
-            for row, (index, hyps) in enumerate(zip(batch.indices, hypotheses)):
-                best = hyps[0]
-                source = sources[index] or [UNK]
-                # the batch pads sources to its longest: keep this source's columns
-                attention = None if best.attention is None else best.attention[:, : len(source)]
-                words = self.tgt_vocab.decode(best.tokens, batch.oovs[row])
-                if replace_unk:
-                    words = _replace_unk(words, attention, source)
-                results[index] = Summary(self.tokenizer.detokenize(words), words, source, best.score,
-                                         attention, best.p_gen)
+        hypotheses = search_examples(self.model, examples, options, device=self.device, progress=progress,
+                                     return_attention=return_attention or replace_unk, coverage=self.coverage)
+        results = []
+        for source, example, hyps in zip(sources, examples, hypotheses):
+            best, source = hyps[0], source or [UNK]
+            # the batch padded sources to its longest: keep this source's columns
+            attention = None if best.attention is None else best.attention[:, : len(source)]
+            words = self.tgt_vocab.decode(best.tokens, example.oovs)
+            if replace_unk:
+                words = _replace_unk(words, attention, source)
+            results.append(Summary(self.tokenizer.detokenize(words), words, source, best.score, attention, best.p_gen))
         return results
 
 
@@ -149,7 +145,9 @@ def predict_file(
     if baseline is not None:
         if plot_attention:
             raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
-        ids, texts = _lead_baseline(input_path, fmt)
+        reader = open_reader(reader_options(fmt))
+        examples = list(read_examples(input_path, reader.options, need_target=False))
+        ids, texts = [e.id for e in examples], [reader.lead(e) for e in examples]
     else:
         if plot_attention:
             require("PIL", "plot", "--plot-attention")  # before the work, not after
@@ -160,8 +158,11 @@ def predict_file(
             lines = [line.rstrip("\r\n") for line in sys.stdin]
             ids = [str(i) for i in range(1, len(lines) + 1)]
             summaries = summarizer.summaries(lines, search_options, with_attention, progress=True)
+            reader = open_reader(reader_options("text"))
         else:
-            cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(summarizer.cfg.data, format=fmt))
+            data = summarizer.cfg.data
+            reader = open_reader(data if data.format == fmt else retype(data, READERS, fmt))
+            cfg = dataclasses.replace(summarizer.cfg, data=reader.options)
             corpus = tokenize_file(input_path, cfg, need_target=False)
             _warn_truncated(corpus.stats.truncated_sources, cfg)
             ids = corpus.ids
@@ -169,7 +170,7 @@ def predict_file(
         texts = [s.text for s in summaries]
         if plot_attention is not None:
             _plot_attention(Path(plot_attention), ids, summaries)
-    _write(ids, texts, output_path, as_csv=fmt == "automaster")
+    _write(reader, ids, texts, output_path)
     seconds = time.perf_counter() - start
     log.info("%d summaries in %.1f s (%.1f sents/s) -> %s", len(texts), seconds,
              len(texts) / max(seconds, 1e-9), output_path or "stdout")
@@ -180,12 +181,6 @@ def pick_device(choice: str) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda, but no CUDA device is available (use auto or cpu)")
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-def _lead_baseline(input_path: str | Path, fmt: str) -> tuple[list[str], list[str]]:
-    """The lead baseline needs no model: AutoMaster's first technician turn, else the first sentence."""
-    examples = list(read_examples(input_path, DataConfig(format=fmt), need_target=False))
-    return [e.id for e in examples], [lead_summary(e) for e in examples]
 
 
 def _plot_attention(folder: Path, ids: list[str], summaries: list[Summary]) -> None:
@@ -220,21 +215,10 @@ def _warn_truncated(count: int, cfg: Config) -> None:
                     count, "s" if count > 1 else "", cfg.data.max_source_len)
 
 
-def _trained_on_automaster(data: DataConfig) -> bool:
-    """Whether the model saw cleaned AutoMaster dialogues (so raw text gets the same cleaning)."""
-    fmt = data.format or EXTENSIONS.get(Path(data.train or "").suffix.lower())
-    return fmt == "automaster"
-
-
-def _write(ids: list[str], texts: list[str], output_path: str | Path | None, as_csv: bool) -> None:
+def _write(reader: Reader, ids: list[str], texts: list[str], output_path: str | Path | None) -> None:
     out = open(output_path, "w", encoding="utf-8", newline="") if output_path else sys.stdout
     try:
-        if as_csv:
-            writer = csv.writer(out)
-            writer.writerow(["QID", "Prediction"])
-            writer.writerows(zip(ids, texts))
-        else:
-            out.writelines(" ".join(t.split()) + "\n" for t in texts)  # one line per input
+        reader.write_predictions(ids, texts, out)
     finally:
         if out is not sys.stdout:
             out.close()

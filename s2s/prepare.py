@@ -8,8 +8,6 @@ second call is fast; vocabularies come from the training split only.
 """
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -18,8 +16,8 @@ from pathlib import Path
 
 from s2s.config import Config
 from s2s.corpus import TokenizedCorpus, tokenize_file
-from s2s.data import read_examples, resolve_format
 from s2s.errors import ConfigError, DataError
+from s2s.readers import open_reader, read_examples
 from s2s.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -32,17 +30,6 @@ class PreparedData:
     test: TokenizedCorpus | None
     src_vocab: Vocabulary
     tgt_vocab: Vocabulary  # the same object as src_vocab when vocab.shared
-
-    def save_vocabularies(self, directory: str | Path) -> list[Path]:
-        """Write ``vocab.txt`` (shared) or ``src_vocab.txt`` + ``tgt_vocab.txt``; the paths."""
-        directory = Path(directory)
-        if self.src_vocab is self.tgt_vocab:
-            named = {"vocab.txt": self.src_vocab}
-        else:
-            named = {"src_vocab.txt": self.src_vocab, "tgt_vocab.txt": self.tgt_vocab}
-        for name, vocab in named.items():
-            vocab.save(directory / name)
-        return [directory / name for name in named]
 
 
 def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
@@ -112,24 +99,13 @@ def write_dev_split(cfg: Config, data: PreparedData, directory: str | Path) -> P
         return None
     wanted = set(data.dev.ids)
     rows = [ex for ex in read_examples(cfg.data.train, cfg.data) if ex.id in wanted]
-    suffix = {"automaster": ".csv", "jsonl": ".jsonl"}.get(resolve_format(Path(cfg.data.train), cfg.data), ".tsv")
-    path = Path(directory) / f"dev_split{suffix}"
+    reader = open_reader(cfg.data, cfg.data.train)
+    path = Path(directory) / f"dev_split{reader.suffix}"
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as f:
-        if suffix == ".csv":
-            writer = csv.DictWriter(f, fieldnames=list(rows[0].raw) if rows else [])
-            writer.writeheader()
-            writer.writerows(ex.raw for ex in rows)
-        elif suffix == ".jsonl":
-            f.writelines(json.dumps(ex.raw, ensure_ascii=False) + "\n" for ex in rows)
-        else:
-            f.writelines(f"{_one_line(ex.source)}\t{_one_line(ex.target or '')}\n" for ex in rows)
+        reader.write_rows(rows, f)
     tmp.replace(path)
     return path
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def build_vocabularies(train: TokenizedCorpus, cfg: Config) -> tuple[Vocabulary, Vocabulary]:

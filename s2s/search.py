@@ -1,4 +1,4 @@
-"""Search: greedy and batched beam search over ``Seq2Seq.decode_step``.
+"""Search: greedy and batched beam search over a model's ``decode_step``.
 
 Beam search runs every sentence x beam of a batch as one batch of rows (row = sentence * K +
 beam). Each step, per sentence, the 2K best (beam, token) continuations are ranked: those
@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Sequence
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
-from s2s.batching import Batch
+from s2s.batching import Batch, EncodedExample, collate, example_lengths, plan_batches
 from s2s.config import PredictConfig
-from s2s.model import Seq2Seq
-from s2s.registry import Registry
+from s2s.model import Seq2SeqModel
+from s2s.registry import SEARCHERS
 from s2s.vocabulary import BOS_ID, EOS_ID, PAD_ID
-
-SEARCHERS: Registry[Callable[..., list[list["Hypothesis"]]]] = Registry("searcher")
 
 
 @dataclass
@@ -43,11 +42,28 @@ class Hypothesis:
     p_gen: Tensor | None = None  # (len(tokens),) pointer-generator: P(generate)
 
 
-def search(model: Seq2Seq, batch: Batch, cfg: PredictConfig, return_attention: bool = False) -> list[list[Hypothesis]]:
-    """The n-best hypotheses of every sentence of ``batch``, best first, in batch order."""
+def search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False,
+           coverage: bool = False) -> list[list[Hypothesis]]:
+    """The n-best hypotheses of every sentence of ``batch``, best first, in batch order.
+    ``coverage``: decode with the model's coverage on (as it was at the end of training)."""
     searcher = SEARCHERS.get(cfg.search)
     with torch.no_grad():
-        return searcher(model, batch, cfg, return_attention)
+        return searcher(model, batch, cfg, return_attention=return_attention, coverage=coverage)
+
+
+def search_examples(model: Seq2SeqModel, examples: Sequence[EncodedExample], cfg: PredictConfig, *,
+                    device: torch.device, return_attention: bool = False, coverage: bool = False,
+                    progress: bool = False) -> list[list[Hypothesis]]:
+    """``search`` over encoded examples, batched by length (``cfg.batch_size`` sentences), the
+    results in the examples' order: the one decode loop of dev-set evaluation and prediction."""
+    src_lengths, tgt_lengths = example_lengths(examples)
+    results: list[list[Hypothesis]] = [[] for _ in examples]
+    plan = plan_batches(src_lengths, tgt_lengths, batch_size=cfg.batch_size)
+    for indices in tqdm(plan, desc="decoding", unit="batch", disable=not progress, dynamic_ncols=True, leave=False):
+        batch = collate(examples, indices).to(device)
+        for index, hypotheses in zip(batch.indices, search(model, batch, cfg, return_attention, coverage)):
+            results[index] = hypotheses
+    return results
 
 
 def max_lengths(batch: Batch, cfg: PredictConfig) -> Tensor:
@@ -90,14 +106,11 @@ def _constrain(log_probs: Tensor, history: Tensor, step: int, cfg: PredictConfig
     return block_repeated_ngrams(log_probs, history, cfg.no_repeat_ngram_size)
 
 
-def _encode(model: Seq2Seq, batch: Batch):
-    return model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, batch.max_oovs)
-
-
-@SEARCHERS.register("greedy")
-def greedy_search(model: Seq2Seq, batch: Batch, cfg: PredictConfig, return_attention: bool = False) -> list[list[Hypothesis]]:
+@SEARCHERS.register("greedy", options=PredictConfig)
+def greedy_search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False,
+                  coverage: bool = False) -> list[list[Hypothesis]]:
     """The most probable token at every step, for every sentence at once."""
-    memory, state = _encode(model, batch)
+    memory, state = model.encode(batch, coverage=coverage)
     limits = max_lengths(batch, cfg)
     device = batch.src.device
     rows = batch.size
@@ -141,11 +154,12 @@ def _should_check(step: int, device: torch.device) -> bool:
     return device.type == "cpu" or step % 4 == 3
 
 
-@SEARCHERS.register("beam")
-def beam_search(model: Seq2Seq, batch: Batch, cfg: PredictConfig, return_attention: bool = False) -> list[list[Hypothesis]]:
-    """Batched beam search; see the module docstring."""
+@SEARCHERS.register("beam", options=PredictConfig)
+def beam_search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False,
+                coverage: bool = False) -> list[list[Hypothesis]]:
+    """Batched beam search: every sentence x beam in one batch, with length and coverage penalties."""
     K, n_best, device = cfg.beam_size, cfg.n_best, batch.src.device
-    memory, state = _encode(model, batch)
+    memory, state = model.encode(batch, coverage=coverage)
     to_rows = torch.arange(batch.size, device=device).repeat_interleave(K)
     memory, state = memory.index_select(to_rows), state.index_select(to_rows)
     limits = max_lengths(batch, cfg).to(device)  # (batch,)

@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 from torch import Tensor
 
 from s2s.config import PredictConfig
-from s2s.data import read_examples
+from s2s.readers import read_examples
 from s2s.errors import S2SError
 from s2s.extras import require
 from s2s.predict import Summarizer, Summary

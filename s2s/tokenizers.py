@@ -14,28 +14,23 @@ import logging
 import re
 import sys
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
-import jieba
-
-from s2s.config import TokenizerConfig
 from s2s.errors import ConfigError
-from s2s.registry import Registry
-
-TOKENIZERS = Registry("tokenizer")
-
-jieba.setLogLevel(logging.WARNING)  # jieba logs its dictionary loading at INFO
+from s2s.options import PartOptions
+from s2s.registry import TOKENIZERS
 
 
 class Tokenizer(Protocol):
-    cfg: TokenizerConfig
+    cfg: PartOptions
 
     def tokenize(self, text: str) -> list[str]: ...
 
     def detokenize(self, tokens: list[str]) -> str: ...
 
 
-def build_tokenizer(cfg: TokenizerConfig) -> Tokenizer:
+def build_tokenizer(cfg: PartOptions) -> Tokenizer:
     """The tokenizer named by ``cfg.type``."""
     return TOKENIZERS.build(cfg)
 
@@ -43,7 +38,7 @@ def build_tokenizer(cfg: TokenizerConfig) -> Tokenizer:
 class _Base:
     """Shared parts: the config, pickling as the config, joining without spaces."""
 
-    def __init__(self, cfg: TokenizerConfig) -> None:
+    def __init__(self, cfg: PartOptions) -> None:
         self.cfg = cfg
 
     def __reduce__(self):
@@ -53,12 +48,20 @@ class _Base:
         return "".join(tokens)
 
 
-@TOKENIZERS.register("jieba")
+@dataclass
+class JiebaOptions(PartOptions):
+    user_dict: str | None = None  # a jieba user dictionary file (one word per line)
+
+
+@TOKENIZERS.register("jieba", options=JiebaOptions)
 class JiebaTokenizer(_Base):
     """Chinese words by jieba (default mode), with an optional user dictionary."""
 
-    def __init__(self, cfg: TokenizerConfig) -> None:
+    def __init__(self, cfg: JiebaOptions) -> None:
         super().__init__(cfg)
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)  # jieba logs its dictionary loading at INFO
         if cfg.user_dict is None:
             self._jieba = jieba.dt  # the process-wide default: its dictionary loads once
         else:
@@ -74,14 +77,19 @@ class JiebaTokenizer(_Base):
         return [intern(t) for word in self._jieba.cut(text) for t in word.split()]
 
 
-@TOKENIZERS.register("char")
+@dataclass
+class CharOptions(PartOptions):
+    keep_ascii_words: bool = True  # keep runs of ASCII letters/digits as one token
+
+
+@TOKENIZERS.register("char", options=CharOptions)
 class CharTokenizer(_Base):
     """Every non-whitespace character; optionally ASCII letter/digit runs stay whole."""
 
     _ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|\S")
     _CHARS = re.compile(r"\S")
 
-    def __init__(self, cfg: TokenizerConfig) -> None:
+    def __init__(self, cfg: CharOptions) -> None:
         super().__init__(cfg)
         self._pattern = self._ASCII_WORDS if cfg.keep_ascii_words else self._CHARS
 

@@ -37,19 +37,19 @@ def time_training(cfg: Config, warmup: int = 20) -> dict[str, float]:
     target tokens = words + </s>, source tokens = words, timestamps after optimizer steps."""
     stamps: list[float] = []
     counts: list[tuple[int, int, int]] = []
-    update = Trainer._update
+    update = Trainer.training_step
 
     def counting(self, batches):
         counts.append((sum(int(b.tgt_mask.sum()) for b in batches),
                        sum(int(b.src_lengths.sum()) for b in batches), sum(b.size for b in batches)))
         return update(self, batches)
 
-    Trainer._update = counting
+    Trainer.training_step = counting
     hook = register_optimizer_step_post_hook(lambda *_: stamps.append(time.perf_counter()))
     try:
         train(cfg, show_progress=False)
     finally:
-        Trainer._update = update
+        Trainer.training_step = update
         hook.remove()
     seconds = stamps[-1] - stamps[warmup - 1]
     tgt, src, sents = (sum(c[i] for c in counts[warmup:]) for i in range(3))

@@ -29,8 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2s.config import DataConfig  # noqa: E402
-from s2s.data import read_examples  # noqa: E402
+from s2s.readers import read_examples, reader_options  # noqa: E402
 MODES = {  # name -> create_app options
     "one request per model call": {"max_batch": 1, "max_wait_ms": 0},
     "batched (max_batch 16, max_wait_ms 10)": {"max_batch": 16, "max_wait_ms": 10},
@@ -126,7 +125,7 @@ def main() -> None:
                         help="torch CPU threads of the server (default: torch's choice, one per core)")
     args = parser.parse_args()
 
-    rows = read_examples(args.inputs, DataConfig(format="automaster"), need_target=False)
+    rows = read_examples(args.inputs, reader_options("automaster"), need_target=False)
     bodies = [{"question": e.raw["Question"], "dialogue": e.raw["Dialogue"]} for e in rows]
     print(f"{args.requests} requests, {args.concurrency} concurrent, {len(bodies)} distinct inputs; "
           f"{os.cpu_count()} CPU cores ({platform.machine()}), server torch threads {args.threads or torch.get_num_threads()}, "

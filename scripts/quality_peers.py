@@ -27,7 +27,7 @@ import yaml
 
 from quality_s2s import HEADER, markdown_row
 from s2s.config import Config, load_config
-from s2s.data import read_examples
+from s2s.readers import read_examples
 from s2s.prepare import prepare, write_dev_split
 
 

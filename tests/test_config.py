@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s.config import Config, load_config, parse_override, save_config, to_dict
+from s2s.config import Config, load_config, save_config, to_dict
 from s2s.errors import ConfigError
 from s2s.registry import Registry
 
@@ -27,7 +27,7 @@ def test_unknown_key_names_file_path_and_near_miss(tmp_path) -> None:
     path = write(tmp_path / "c.yaml", "model:\n  encoder:\n    hiden_size: 3\n")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert str(err.value) == f"{path}: model.encoder.hiden_size: unknown key (did you mean 'hidden_size'?)"
+    assert str(err.value) == f"{path}: model.encoder.hiden_size: unknown option of encoder 'lstm' (did you mean 'hidden_size'?)"
 
 
 def test_unknown_key_without_near_miss_lists_the_keys(tmp_path) -> None:
@@ -81,9 +81,9 @@ def test_overrides_parse_yaml_scalars_and_win(tmp_path) -> None:
     ("train.max_steps=many", r"command line \(train.max_steps=many\): train.max_steps: expected an integer"),
     ("train.max_steps=[1", "cannot parse"),
 ])
-def test_bad_overrides(override: str, message: str) -> None:
+def test_bad_overrides(tmp_path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        parse_override(override)
+        load_config(write(tmp_path / "c.yaml", ""), [override])
 
 
 def test_base_chain_merges_and_later_values_win(tmp_path) -> None:

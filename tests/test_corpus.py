@@ -1,6 +1,7 @@
 """Tokenizing files: truncation, stats, the worker pool, and the on-disk cache."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import s2s.corpus as corpus_module
-from s2s.config import Config
+from s2s.config import Config, override
 from s2s.corpus import cache_key, tokenize_file
 from s2s.errors import DataError
 
@@ -21,12 +22,9 @@ ROWS = [
 ]
 
 
-def make_cfg(cache_dir: str, **data) -> Config:
-    cfg = Config()
-    cfg.data.cache_dir = cache_dir
-    for key, value in data.items():
-        setattr(cfg.data, key, value)
-    return cfg
+def make_cfg(cache_dir: str, *overrides: str, **data) -> Config:
+    """The default config with data.cache_dir, ``data`` options and ``key=value`` overrides."""
+    return override(Config(), f"data.cache_dir={cache_dir}", *(f"data.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in data.items()), *overrides)
 
 
 @pytest.fixture
@@ -102,30 +100,35 @@ def test_cache_miss_then_hit_outside_the_input_folder(
 @pytest.mark.parametrize(
     "change",
     [
-        lambda cfg, path: setattr(cfg.tokenizer, "type", "char"),
-        lambda cfg, path: setattr(cfg.tokenizer, "keep_ascii_words", False),
-        lambda cfg, path: setattr(cfg.data, "max_source_len", 5),
-        lambda cfg, path: setattr(cfg.data.clean, "strip_prefixes", True),
-        lambda cfg, path: setattr(cfg.data, "source_fields", ["Question"]),
-        lambda cfg, path: path.write_text(
-            HEADER + ROWS[0] + ROWS[1].replace("刹车", "离合"), encoding="utf-8"
-        ),
+        lambda cfg, path: override(cfg, "tokenizer.type=jieba"),
+        lambda cfg, path: override(cfg, "tokenizer.keep_ascii_words=false"),
+        lambda cfg, path: override(cfg, "data.max_source_len=5"),
+        lambda cfg, path: override(cfg, "data.clean.strip_prefixes=true"),
+        lambda cfg, path: override(cfg, "data.source_fields=[Question]"),
+        lambda cfg, path: path.write_text(HEADER + ROWS[0] + ROWS[1].replace("刹车", "离合"), encoding="utf-8") and cfg,
     ],
     ids=["tokenizer", "tokenizer-option", "truncation", "cleaning", "fields", "content"],
 )
 def test_cache_invalidation(csv_file: Path, cache_dir: str, count_calls, change) -> None:
-    cfg = make_cfg(cache_dir)
+    cfg = make_cfg(cache_dir, "tokenizer.type=char")
     tokenize_file(csv_file, cfg, progress=False)
-    change(cfg, csv_file)
+    cfg = change(cfg, csv_file)
     corpus = tokenize_file(csv_file, cfg, progress=False)
     assert len(count_calls) == 2 and not corpus.cached
+
+
+def test_bad_row_policy_is_part_of_the_key(csv_file: Path, cache_dir: str) -> None:
+    """A corpus cached while skipping bad rows must not hide them from data.on_bad_row=error."""
+    cfg = make_cfg(cache_dir)
+    assert tokenize_file(csv_file, cfg, progress=False).stats.malformed == 1
+    with pytest.raises(DataError, match=r"train\.csv:5: 4 fields"):
+        tokenize_file(csv_file, override(cfg, "data.on_bad_row=error"), progress=False)
 
 
 def test_user_dictionary_content_is_part_of_the_key(csv_file: Path, tmp_path: Path) -> None:
     user_dict = tmp_path / "dict.txt"
     user_dict.write_text("刹车异响 5 n\n", encoding="utf-8")
-    cfg = Config()
-    cfg.tokenizer.user_dict = str(user_dict)
+    cfg = override(Config(), f"tokenizer.user_dict={user_dict}")
 
     def key() -> str:
         return cache_key([csv_file], "automaster", cfg, need_target=True)
@@ -189,13 +192,11 @@ def test_worker_pool_matches_in_process(
     path = tmp_path / "big.tsv"
     lines = [f"源文本{i} 第{i % 7}行\t目标{i % 5}\n" for i in range(600)]
     path.write_text("".join(lines), encoding="utf-8")
-    cfg = make_cfg(cache_dir, num_workers=1)
-    cfg.tokenizer.type = "char"
+    cfg = make_cfg(cache_dir, "tokenizer.type=char", num_workers=1)
     single = tokenize_file(path, cfg, progress=False)
     assert pool_runs == []  # one worker: in-process
     monkeypatch.setattr(corpus_module, "CHUNK_ROWS", 32)
-    cfg = make_cfg(str(tmp_path / "cache2"), num_workers=2)
-    cfg.tokenizer.type = "char"
+    cfg = make_cfg(str(tmp_path / "cache2"), "tokenizer.type=char", num_workers=2)
     pooled = tokenize_file(path, cfg, progress=False)
     assert pool_runs == [8]  # 2 workers, 4 chunks each in flight
     assert pooled.ids == single.ids == [str(i) for i in range(1, 601)]  # order kept
@@ -206,8 +207,7 @@ def test_worker_pool_matches_in_process(
 def test_worker_pool_surfaces_reading_errors(tmp_path: Path, cache_dir: str, pool_runs) -> None:
     path = tmp_path / "bad.tsv"
     path.write_bytes("".join(f"源{i}\t目标\n" for i in range(300)).encode() + b"\xff\tx\n")
-    cfg = make_cfg(cache_dir, num_workers=2)
-    cfg.tokenizer.type = "char"
+    cfg = make_cfg(cache_dir, "tokenizer.type=char", num_workers=2)
     with pytest.raises(DataError, match=r"bad\.tsv:301: not UTF-8"):
         tokenize_file(path, cfg, progress=False)
     assert pool_runs == [8]  # the error came out of the pool path

@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s.config import CleanConfig, DataConfig
-from s2s.data import (
-    Example,
-    ReadStats,
-    clean_dialogue,
-    first_sentence,
-    lead_summary,
-    read_examples,
-    resolve_format,
-)
+from s2s.automaster import CleanConfig, clean_dialogue
+from s2s.config import DataConfig
 from s2s.errors import ConfigError, DataError
+from s2s.readers import Example, ReadStats, first_sentence, format_from_name, open_reader, read_examples, reader_options, resolve_format
 
 HEADER = "QID,Brand,Model,Question,Dialogue,Report\n"
 
@@ -31,7 +24,12 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 
 def read(path: Path, need_target: bool = True, **cfg) -> list[Example]:
-    return list(read_examples(path, DataConfig(**cfg), need_target=need_target))
+    fmt = cfg.pop("format", None) or format_from_name(str(path)) or "text"
+    return list(read_examples(path, reader_options(fmt, **cfg), need_target=need_target))
+
+
+def lead_summary(example: Example, fmt: str = "automaster") -> str:
+    return open_reader(reader_options(fmt)).lead(example)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +178,7 @@ def test_format_from_config_extension_or_prefix(tmp_path: Path) -> None:
     write(tmp_path, "p.src", "a\n")
     assert resolve_format(tmp_path / "p", DataConfig()) == "parallel"
     with pytest.raises(
-        DataError, match="set data.format to one of automaster, jsonl, parallel, text, tsv"
+        DataError, match="set data.format to one of automaster, automaster_jsonl, csv, jsonl, parallel, text, tsv"
     ):
         resolve_format(write(tmp_path, "x.txt", "a\n"), DataConfig())
     with pytest.raises(ConfigError, match="unknown reader 'xml'"):
@@ -245,11 +243,13 @@ def test_jsonl_reader(tmp_path: Path) -> None:
     )
     path = write(tmp_path, "x.jsonl", text + "\n\n")
     stats = ReadStats()
-    rows = list(read_examples(path, DataConfig(), stats=stats))
+    rows = list(read_examples(path, reader_options("automaster_jsonl"), stats=stats))  # AutoMaster rows: cleaned
     assert [(r.id, r.source, r.target) for r in rows] == [
         ("a", "问 技师说：答", "报告"),
         ("c", "3", "r"),
     ]
+    plain = read(path)  # the generic reader leaves the fields as they are
+    assert [(r.id, r.source) for r in plain] == [("a", "问 技师说：[图片]|技师说：答"), ("c", "3")]
     assert stats.malformed == [2, 3]
     with pytest.raises(DataError, match=r"x\.jsonl:2: not JSON"):
         read(path, on_bad_row="error")

@@ -10,15 +10,16 @@ from rouge_score import rouge_scorer
 
 from s2s.errors import ConfigError
 from s2s.metrics import (
-    METRICS,
     corpus_rouge,
     example_rouge,
     guards,
     lcs_length,
     repeated_ngram_rate,
     rouge,
+    score,
     segment,
 )
+from s2s.registry import METRICS
 
 LEVELS = ("word", "char")
 TYPES = {"rouge1": "rouge-1", "rouge2": "rouge-2", "rougeL": "rouge-l"}
@@ -48,8 +49,8 @@ def assert_agrees_with_rouge_score(predictions: list[str], references: list[str]
                     assert ours[name][key] == pytest.approx(value, abs=1e-6), (level, name, pred)
                     expected[name][key] += value / len(preds)
         averaged = rouge(predictions, references, level)
-        for name, score in expected.items():
-            for key, value in score.items():
+        for name, expected_score in expected.items():
+            for key, value in expected_score.items():
                 assert averaged[name][key] == pytest.approx(value, abs=1e-6), (level, name, key)
 
 
@@ -166,10 +167,15 @@ def test_unknown_level_is_a_config_error() -> None:
         rouge(["a"], ["a"], "chars")
 
 
-def test_registry_gives_f1_by_name() -> None:
-    assert METRICS.names() == ["rouge-1", "rouge-2", "rouge-l"]
-    value = METRICS.get("rouge-l")(["甲乙丙丁"], ["乙丁甲"], "char")
-    assert value == pytest.approx(rouge(["甲乙丙丁"], ["乙丁甲"], "char")["rouge-l"]["f"])
+def test_registry_gives_the_metrics_best_checkpoints_are_kept_by() -> None:
+    assert METRICS.names() == ["loss", "ppl", "rouge-1", "rouge-2", "rouge-l"]
+    result = {"loss": 2.0, "ppl": 7.39, "scores": score(["甲乙丙丁"], ["乙丁甲"], levels=("char",))}
+    rouge_l = METRICS.get("rouge-l")
+    assert rouge_l.read(result) == pytest.approx(rouge(["甲乙丙丁"], ["乙丁甲"], "char")["rouge-l"]["f"])
+    assert rouge_l.better(0.3, 0.2) and not rouge_l.better(0.2, 0.3) and rouge_l.better(0.1, None)
+    loss = METRICS.get("loss")
+    assert loss.read(result) == 2.0 and loss.lower_is_better and loss.better(1.0, 2.0)
+    assert rouge_l.format(0.2871) == "ROUGE-L 28.71 (char)" and loss.format(3.2) == "loss 3.200"
     with pytest.raises(ConfigError, match="unknown metric 'bleu'"):
         METRICS.get("bleu")
 

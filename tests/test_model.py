@@ -6,14 +6,17 @@ import itertools
 import pytest
 import torch
 
-from s2s.attention import ATTENTIONS
+from s2s.attention import AdditiveAttentionOptions
 from s2s.batching import Batch
 from s2s.bridge import Bridge
-from s2s.config import AttentionConfig, EncoderConfig, ModelConfig
+from s2s.config import from_dict
 from s2s.embeddings import Embeddings, load_pretrained
-from s2s.encoders import ENCODERS
+from s2s.encoders import RNNEncoderOptions
 from s2s.errors import ConfigError
-from s2s.model import Seq2Seq, build_model
+from s2s.model import build_model
+from s2s.options import PartOptions
+from s2s.registry import ATTENTIONS, ENCODERS
+from s2s.rnn import RNNModelOptions, Seq2Seq
 
 V_SRC, V_TGT = 23, 19
 
@@ -35,15 +38,16 @@ def make_batch(src_lengths: list[int], tgt_lengths: list[int], n_oov: int = 0, s
                  tgt_in, tgt_out, tgt_out_ext, tgt_mask)
 
 
-def small_config(**changes: str | int | bool) -> ModelConfig:
-    cfg = ModelConfig()
-    cfg.embeddings.size = 6
-    cfg.encoder.hidden_size = 8
-    cfg.decoder.hidden_size = 16
+def small_config(**changes: str | int | bool) -> RNNModelOptions:
+    """The RNN family's options, small; ``section__key=value`` (``key__=value``) changes them, through the config."""
+    model: dict = {"embeddings": {"size": 6}, "encoder": {"hidden_size": 8}, "decoder": {"hidden_size": 16}}
     for dotted, value in changes.items():
         section, key = dotted.split("__")
-        setattr(getattr(cfg, section), key, value)
-    return cfg
+        if key:
+            model.setdefault(section, {})[key] = value
+        else:
+            model[section] = value
+    return from_dict({"model": model, "vocab": {"shared": True}}).model
 
 
 def model_for(seed: int = 0, **changes) -> Seq2Seq:
@@ -75,7 +79,7 @@ def test_forward_shapes_and_padding(attention: str, decoder: str) -> None:
 def test_encoder_ignores_padding(kind: str, packed: bool) -> None:
     """An example encoded inside a padded batch equals the same example encoded alone."""
     torch.manual_seed(0)
-    encoder = ENCODERS.build(EncoderConfig(type=kind, hidden_size=5, num_layers=2), input_size=4).eval()
+    encoder = ENCODERS.build(RNNEncoderOptions(type=kind, hidden_size=5, num_layers=2), input_size=4).eval()
     x = torch.randn(3, 6, 4)
     lengths = torch.tensor([6, 3, 1])
     outputs, final = encoder(x, lengths, packed=packed)
@@ -92,7 +96,7 @@ def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidir
     """The CPU path (fused kernel a segment of time at a time) gives PyTorch's packed-sequence
     outputs, final states and gradients."""
     torch.manual_seed(0)
-    encoder = ENCODERS.build(EncoderConfig(type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional),
+    encoder = ENCODERS.build(RNNEncoderOptions(type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional),
                              input_size=5)
     x = torch.randn(6, 9, 5, requires_grad=True)
     lengths = torch.tensor([9, 3, 9, 1, 5, 3])
@@ -113,12 +117,12 @@ def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidir
 @pytest.mark.parametrize("rnn", ["lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_fast_path_equals_step_path(attention: str, rnn: str, layers: int) -> None:
-    """The fused RNN over the whole target equals the step-by-step recurrence (s2s.recurrence)."""
+    """The fused RNN over the whole target equals the step-by-step recurrence (kernels.RNNSteps)."""
     model = model_for(attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn,
                       decoder__num_layers=layers)
     assert model.decoder.fast_path
     batch = make_batch([7, 4, 2], [5, 3, 1])
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext)
+    memory, state = model.encode(batch)
     fast = model.decoder(batch.tgt_in, memory, state, fast_path=True)
     slow = model.decoder(batch.tgt_in, memory, state, fast_path=False)
     torch.testing.assert_close(fast.hidden, slow.hidden)
@@ -138,8 +142,8 @@ def test_decode_step_matches_teacher_forcing(decoder: str, coverage: bool) -> No
     batch.tgt_out_ext[0, 1] = V_TGT  # a copied word, fed back as the next input
     batch.tgt_out[0, 1] = 1
     batch.tgt_in[:, 1:] = batch.tgt_out[:, :-1]  # teacher forcing feeds the previous target
-    out = model(batch)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 2)
+    out = model(batch, coverage=coverage)
+    memory, state = model.encode(batch, coverage=coverage)
     target = batch.tgt_out_ext if model.copies else batch.tgt_out
     fed_back = torch.cat([batch.tgt_in[:, :1], batch.tgt_out_ext[:, :-1]], dim=1)  # extended ids
     for t in range(batch.tgt_in.size(1)):
@@ -155,7 +159,7 @@ def test_decode_step_matches_teacher_forcing(decoder: str, coverage: bool) -> No
 def test_state_reorder_by_beam_index(decoder: str) -> None:
     model = model_for(decoder__type=decoder, decoder__coverage=True)
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=1)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 1)
+    memory, state = model.encode(batch, coverage=True)
     tokens = torch.tensor([5, 6, 7])
     state = model.decode_step(tokens, memory, state).state  # a state with history
     index = torch.tensor([2, 0, 0, 1])
@@ -168,7 +172,7 @@ def test_state_reorder_by_beam_index(decoder: str) -> None:
 def test_pointer_generator_distribution_sums_to_one_and_never_nan() -> None:
     model = model_for(decoder__type="pointer_generator")
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=3)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 3)
+    memory, state = model.encode(batch)
     step = model.decode_step(torch.tensor([2, 2, 2]), memory, state)
     assert step.log_probs.shape == (3, V_TGT + 3)
     torch.testing.assert_close(step.log_probs.exp().sum(-1), torch.ones(3), atol=1e-5, rtol=0)
@@ -186,7 +190,7 @@ def test_pointer_generator_distribution_sums_to_one_and_never_nan() -> None:
 def test_copied_word_fed_back_becomes_unk() -> None:
     model = model_for(decoder__type="pointer_generator")
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=2)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 2)
+    memory, state = model.encode(batch)
     copied = model.decode_step(torch.tensor([V_TGT, V_TGT + 1, 4]), memory, state)
     unk = model.decode_step(torch.tensor([1, 1, 4]), memory, state)
     torch.testing.assert_close(copied.log_probs, unk.log_probs)
@@ -195,30 +199,29 @@ def test_copied_word_fed_back_becomes_unk() -> None:
 def test_coverage_loss_starts_at_zero_and_is_masked() -> None:
     model = model_for(decoder__type="pointer_generator", decoder__coverage=True)
     batch = make_batch([7, 4, 2], [5, 3, 1])
-    out = model(batch)
+    out = model(batch, coverage=True)
     assert out.coverage_loss is not None
     assert (out.coverage_loss[:, 0] == 0).all()  # nothing covered before the first step
     assert (out.coverage_loss[~batch.tgt_mask] == 0).all()
     assert (out.coverage_loss[:, 1:][batch.tgt_mask[:, 1:]] > 0).all()
-    model.set_coverage(False)
-    assert model(batch).coverage_loss is None
+    assert model(batch, coverage=False).coverage_loss is None
 
 
 def test_coverage_from_later_step_starts_off() -> None:
     model = model_for(decoder__type="pointer_generator", decoder__coverage=True, decoder__coverage_from_step=100)
-    assert model(make_batch([3], [2])).coverage_loss is None
-    model.set_coverage(True)
-    assert model(make_batch([3], [2])).coverage_loss is not None
+    assert not model.coverage_at(0) and not model.coverage_at(99) and model.coverage_at(100)
+    assert model(make_batch([3], [2]), coverage=model.coverage_at(0)).coverage_loss is None
+    assert model(make_batch([3], [2]), coverage=model.coverage_at(100)).coverage_loss is not None
+    assert model_for(decoder__type="pointer_generator").coverage_from_step is None  # no coverage: never on
 
 
 @pytest.mark.parametrize("enc,dec", list(itertools.product(["lstm", "gru"], ["lstm", "gru"])))
 @pytest.mark.parametrize("bridge", ["concat", "linear", "zero"])
 def test_bridge_maps_any_encoder_to_any_decoder(enc: str, dec: str, bridge: str) -> None:
-    cfg = small_config(encoder__type=enc, encoder__num_layers=2, decoder__rnn=dec)
-    cfg.bridge = bridge
+    cfg = small_config(encoder__type=enc, encoder__num_layers=2, decoder__rnn=dec, bridge__=bridge)
     model = Seq2Seq(cfg, V_SRC, V_TGT)
     batch = make_batch([7, 4, 2], [5, 3, 1])
-    _, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext)
+    _, state = model.encode(batch)
     h = state.rnn[0] if dec == "lstm" else state.rnn
     assert h.shape == (1, 3, 16)
     if bridge == "zero":
@@ -257,7 +260,8 @@ def test_luong_dot_needs_matching_sizes_and_coverage_needs_additive() -> None:
 def test_attention_weights_are_zero_on_padding() -> None:
     torch.manual_seed(0)
     for name in ATTENTION_TYPES:
-        attention = ATTENTIONS.build(AttentionConfig(type=name), query_size=4, key_size=4)
+        options = AdditiveAttentionOptions(type=name) if "bahdanau" in name or "concat" in name else PartOptions(name)
+        attention = ATTENTIONS.build(options, query_size=4, key_size=4)
         keys = torch.randn(2, 5, 4)
         mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
         context, weights = attention(torch.randn(2, 3, 4), keys, attention.precompute(keys), mask)
@@ -267,8 +271,7 @@ def test_attention_weights_are_zero_on_padding() -> None:
 
 
 def test_tied_output_shares_the_embedding_matrix() -> None:
-    cfg = small_config(embeddings__tie_output=True)
-    cfg.embeddings.size = 16
+    cfg = small_config(embeddings__tie_output=True, embeddings__size=16)
     model = Seq2Seq(cfg, V_SRC, V_TGT)
     assert model.decoder.output.weight is model.tgt_embeddings.table.weight
     with pytest.raises(ConfigError, match="tie_output needs"):
@@ -312,7 +315,7 @@ def test_build_model_loads_pretrained_for_both_sides(tmp_path) -> None:
 def test_additive_attention_equals_the_tanh_formula() -> None:
     """The sigmoid form gives exactly the weights of softmax(v^T tanh(W_q q + W_k k + w_c c))."""
     torch.manual_seed(0)
-    attention = ATTENTIONS.build(AttentionConfig(type="bahdanau"), query_size=8, key_size=6, coverage=True)
+    attention = ATTENTIONS.build(AdditiveAttentionOptions(type="bahdanau"), query_size=8, key_size=6, coverage=True)
     query, keys, coverage = torch.randn(3, 2, 8), torch.randn(3, 5, 6), torch.rand(3, 5)
     mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5])
     _, weights = attention(query, keys, attention.precompute(keys), mask, coverage)

@@ -1,15 +1,17 @@
 """prepare(): train/dev/test corpora, the dev split, vocabularies, the sample under data/."""
 from __future__ import annotations
 
+import json
 import csv
 import logging
 from pathlib import Path
 
 import pytest
 
-from s2s.config import Config
+from s2s.config import Config, override
 from s2s.corpus import TokenizedCorpus
 from s2s.errors import ConfigError, DataError
+from s2s.rundir import RunDirectory
 from s2s.prepare import prepare, split_dev, write_dev_split
 from s2s.vocabulary import Vocabulary
 
@@ -17,13 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "automaster_sample.csv"
 
 
-def make_cfg(cache_dir: str, **data) -> Config:
-    cfg = Config()
-    cfg.data.cache_dir = cache_dir
-    cfg.data.train = str(SAMPLE)
-    for key, value in data.items():
-        setattr(cfg.data, key, value)
-    return cfg
+def make_cfg(cache_dir: str, *overrides: str, **data) -> Config:
+    """The sample as data.train, with ``data`` options and ``key=value`` overrides."""
+    data = {"train": str(SAMPLE), **data}
+    return override(Config(), f"data.cache_dir={cache_dir}", *(f"data.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in data.items()), *overrides)
 
 
 def toy(n: int) -> TokenizedCorpus:
@@ -77,8 +76,7 @@ def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir:
 
     tsv = tmp_path / "pairs.tsv"
     tsv.write_text("".join(f"source {i}\ttarget {i}\n" for i in range(10)), encoding="utf-8")
-    cfg = make_cfg(cache_dir, train=str(tsv), dev_split=3)
-    cfg.tokenizer.type = "whitespace"
+    cfg = make_cfg(cache_dir, "tokenizer.type=whitespace", train=str(tsv), dev_split=3)
     data = prepare(cfg, progress=False)
     lines = write_dev_split(cfg, data, tmp_path).read_text(encoding="utf-8").splitlines()
     assert [line.split("\t")[0].split() for line in lines] == data.dev.sources
@@ -93,14 +91,12 @@ def test_prepare_with_dev_and_test_files_and_shared_vocab(cache_dir: str, tmp_pa
         test=str(ROOT / "data" / "automaster_sample_test.csv"),
         dev_split=0.5,  # ignored: a dev file is given
     )
-    cfg.tokenizer.type = "char"
-    cfg.vocab.shared = True
-    cfg.vocab.source_size = 500
+    cfg = override(cfg, "tokenizer.type=char", "vocab.shared=true", "vocab.source_size=500")
     data = prepare(cfg, progress=False)
     assert (len(data.train), len(data.dev), len(data.test)) == (270, 30, 5)
     assert data.test.targets is None and data.test.ids[0] == "Q325"
     assert data.src_vocab is data.tgt_vocab and len(data.src_vocab) == 504
-    [path] = data.save_vocabularies(tmp_path)
+    [path] = RunDirectory(tmp_path).save_vocabularies(data.src_vocab, data.tgt_vocab)
     assert path.name == "vocab.txt" and Vocabulary.load(path) == data.src_vocab
 
 
@@ -118,8 +114,9 @@ def test_prepare_csl(shared_data: Path, cache_dir: str) -> None:
         cache_dir,
         train=str(shared_data / "csl/ts_dev.tsv"),
         test=str(shared_data / "csl/ts_test.tsv"),
+        format="tsv",
     )
-    cfg.tokenizer.type = "char"
+    cfg = override(cfg, "tokenizer.type=char")
     data = prepare(cfg, progress=False)
     assert (len(data.train), len(data.test)) == (1000, 1000) and data.test.targets is not None
     assert data.train.sources[0][:4] == ["采", "用", "修", "正"]

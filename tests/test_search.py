@@ -103,7 +103,7 @@ def test_block_repeated_ngrams_unit() -> None:
 
 
 class ScriptedModel:
-    """A stand-in for Seq2Seq whose next-token distribution depends on the previous token only.
+    """A stand-in for a model whose next-token distribution depends on the previous token only.
 
     After <s>: </s> 0.5, token 4 0.45. After 4: 4 again 0.9, </s> 0.05. So "</s>" right away
     is the best unnormalised hypothesis, and a long run of 4s the best under a length penalty.
@@ -118,10 +118,11 @@ class ScriptedModel:
         table[[0, 1, 3, 5, 6, 7]] = 1 / 8
         self.log_table = (table / table.sum(-1, keepdim=True)).log()
 
-    def encode(self, src, src_lengths, src_mask, src_ext, n_oov=0):
-        batch, src_len = src.shape
-        memory = Memory(torch.zeros(batch, src_len, 1), torch.zeros(batch, src_len, 1), src_mask, src_ext, n_oov)
-        return memory, DecoderState(torch.zeros(1, batch, 1), None, None)
+    def encode(self, batch, coverage=False):
+        rows, src_len = batch.src.shape
+        memory = Memory(torch.zeros(rows, src_len, 1), torch.zeros(rows, src_len, 1), batch.src_mask, batch.src_ext,
+                        batch.max_oovs)
+        return memory, DecoderState(torch.zeros(1, rows, 1), None, None)
 
     def decode_step(self, prev_tokens, memory, state):
         attention = memory.mask.float() / memory.mask.sum(-1, keepdim=True)

@@ -6,15 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from s2s.config import TokenizerConfig
 from s2s.errors import ConfigError
-from s2s.tokenizers import TOKENIZERS, build_tokenizer
+from s2s.registry import TOKENIZERS
+from s2s.tokenizers import build_tokenizer
 
 TEXT = "奔驰ML500 方向机重，\u3000助力泵\t换了3.5L\xa0机油\n"
 
 
-def tokenize(kind: str, text: str = TEXT, **options) -> list[str]:
-    return build_tokenizer(TokenizerConfig(type=kind, **options)).tokenize(text)
+def options(kind: str, **values):
+    """The options of tokenizer ``kind`` (an unknown kind lists the choices)."""
+    return TOKENIZERS.options_type(kind)(type=kind, **values)
+
+
+def tokenize(kind: str, text: str = TEXT, **values) -> list[str]:
+    return build_tokenizer(options(kind, **values)).tokenize(text)
 
 
 def test_jieba_words() -> None:
@@ -43,7 +48,7 @@ def test_char_tokenizer_with_and_without_ascii_words() -> None:
 
 
 def test_whitespace_tokenizer() -> None:
-    tok = build_tokenizer(TokenizerConfig(type="whitespace"))
+    tok = build_tokenizer(options("whitespace"))
     assert tok.tokenize(" 方向机 重 \u3000 助力泵\n") == ["方向机", "重", "助力泵"]
     assert tok.detokenize(["方向机", "重"]) == "方向机 重"
 
@@ -59,7 +64,7 @@ def test_no_whitespace_in_tokens_and_interned(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["jieba", "char"])
 def test_chinese_detokenizes_without_spaces(kind: str) -> None:
-    tok = build_tokenizer(TokenizerConfig(type=kind))
+    tok = build_tokenizer(options(kind))
     assert tok.detokenize(tok.tokenize("方向机 重，助力泵")) == "方向机重，助力泵"
 
 
@@ -76,7 +81,7 @@ def test_jieba_user_dictionary(tmp_path: Path) -> None:
 def test_registry_and_pickling() -> None:
     assert TOKENIZERS.names() == ["char", "jieba", "whitespace"]
     with pytest.raises(ConfigError, match="unknown tokenizer 'bpe'"):
-        build_tokenizer(TokenizerConfig(type="bpe"))
-    tok = build_tokenizer(TokenizerConfig(type="char", keep_ascii_words=False))
+        build_tokenizer(options("bpe"))
+    tok = build_tokenizer(options("char", keep_ascii_words=False))
     clone = pickle.loads(pickle.dumps(tok))
     assert clone.cfg == tok.cfg and clone.tokenize("ML5") == ["M", "L", "5"]

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from s2s import checkpoint as checkpoint_module
-from s2s.checkpoint import find_resume_checkpoint, load_checkpoint, save_checkpoint
-from s2s.config import load_config
+from s2s.checkpoint import Checkpoint, Progress, find_resume_checkpoint
+from s2s.config import Config, load_config
 from s2s.errors import CheckpointError, ConfigError
-from s2s.model import Seq2Seq
+from s2s.rnn import Seq2Seq
 from s2s.trainer import Trainer, TrainingError, TrainingInterrupted, train
 from conftest import ROOT, toy_tasks
 
@@ -26,6 +26,11 @@ QUICK = (
     "model.embeddings.dropout=0.2", "model.decoder.dropout=0.2",
     "train.scheduler.type=step", "train.scheduler.step_size=7", "train.scheduler.gamma=0.7",
 )
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint as the dict it is stored as."""
+    return Checkpoint.load(path).to_dict()
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -53,14 +58,14 @@ def toy_config(tmp_path: Path):
 
 def interrupt_at(monkeypatch, step: int, signal_number: int = signal.SIGINT) -> None:
     """Deliver a real signal to this process while update number ``step`` runs."""
-    original = Trainer._update
+    original = Trainer.training_step
 
     def update(self, batches):
         if self.progress.step + 1 == step:
             os.kill(os.getpid(), signal_number)
         return original(self, batches)
 
-    monkeypatch.setattr(Trainer, "_update", update)
+    monkeypatch.setattr(Trainer, "training_step", update)
 
 
 def test_resume_continues_exactly(toy_config, monkeypatch) -> None:
@@ -128,13 +133,14 @@ def test_resume_auto_falls_back_to_the_newest_valid_checkpoint(toy_config, tmp_p
     with pytest.raises(CheckpointError, match="last.pt: cannot read the checkpoint"):
         load_checkpoint(last)
     path, ckpt = find_resume_checkpoint(first.output_dir)
-    assert path.name == "step_40.pt" and ckpt["progress"]["step"] == 40
+    assert path.name == "step_40.pt" and ckpt.progress.step == 40
     assert "skipping" in caplog.text and "last.pt" in caplog.text
 
 
 def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch) -> None:
     path = tmp_path / "last.pt"
-    save_checkpoint({"progress": {"step": 1}}, path)
+    tokens = ["<pad>", "<unk>", "<s>", "</s>"]
+    Checkpoint(Config(), tokens, tokens, {}, Progress(step=1)).save(path)
 
     def crash(obj, f, *args, **kwargs):
         f.write(b"half a checkpoint")
@@ -142,7 +148,7 @@ def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch) 
 
     monkeypatch.setattr(checkpoint_module.torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint({"progress": {"step": 2}}, path)
+        Checkpoint(Config(), tokens, tokens, {}, Progress(step=2)).save(path)
     monkeypatch.undo()
     assert load_checkpoint(path)["progress"]["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
@@ -163,8 +169,8 @@ def _nan_on(monkeypatch, steps: set[int] | None) -> None:
     original = Seq2Seq.forward
     calls = {"n": 0}
 
-    def forward(self, batch, label_smoothing=0.0):
-        out = original(self, batch, label_smoothing)
+    def forward(self, batch, **options):
+        out = original(self, batch, **options)
         calls["n"] += 1
         if steps is None or calls["n"] in steps:
             out.token_loss = out.token_loss * float("nan")

@@ -1,0 +1,178 @@
+"""CPU speed kernels for the RNNs, kept apart from the model files, which call them by name.
+
+Two kernels, each pinned by a test to the plain PyTorch path it replaces:
+
+``rnn_by_segments(rnn, inputs, lengths)``, for the encoder. On CPUs PyTorch's fused (MKL-DNN)
+RNN kernel only takes batches whose sequences all have one length: a packed batch of mixed
+lengths falls back to a step-by-step loop, about three times slower. So here the packing is done
+a segment of time at a time: with the batch sorted longest first, the sequences still running at
+any time are a prefix of it, and that prefix only changes where a sequence ends. Each stretch
+between two such ends is one call of the fused kernel, the state carried over; the backward
+direction runs the same way over each sequence reversed within its length. With length-bucketed
+batches that is a few fused calls per layer and direction, and the outputs and final states are
+those of packed sequences, exactly.
+
+``RNNSteps``, for the decoder's step-by-step path. Its input at step t depends on step t-1's
+attention, so it cannot hand a whole sequence to the fused kernel, and calling the module once
+per step costs a kernel set-up per step and projects the token embeddings one step at a time.
+Here the part of the first layer's input that is known in advance (the embedded target tokens)
+is projected for all steps in one matmul, and each step adds only what depends on the previous
+one:
+
+    gates_t = [W_x x_t + b]  +  W_f f_t  +  W_h h_{t-1}     (f_t: the fed-back attentional vector)
+               precomputed     per step
+
+Weights are the module's own, so a sequence run through ``rnn(...)`` in one call and step by
+step here gives the same numbers.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# An RNN's state: h, or (h, c) for an LSTM; each (num_layers * num_directions, batch, hidden).
+RNNState = Union[Tensor, tuple[Tensor, Tensor]]
+
+
+# ---------------------------------------------------------------------------------------------
+# The encoder: fused calls over segments of time
+# ---------------------------------------------------------------------------------------------
+
+
+def rnn_by_segments(rnn: nn.LSTM | nn.GRU, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, RNNState]:
+    """A batch-first ``rnn`` over inputs (batch, src_len, input_size) of ``lengths`` (batch,) on
+    the CPU, as packed sequences would run it: outputs (batch, src_len, directions * hidden), zero
+    at padding, and the final state of every layer and direction."""
+    is_lstm = isinstance(rnn, nn.LSTM)
+    directions = 2 if rnn.bidirectional else 1
+    order = torch.argsort(lengths, descending=True, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    x = inputs.index_select(0, order.to(inputs.device))  # (batch, src_len, input) longest first
+    reverse = _reversal_index(sorted_lengths, inputs.size(1), inputs.device)
+    finals_h, finals_c = [], []
+    for layer in range(rnn.num_layers):
+        if layer > 0:
+            x = F.dropout(x, rnn.dropout, rnn.training)
+        outputs = []
+        for direction in range(directions):
+            flipped = x if direction == 0 else x.gather(1, reverse.expand(-1, -1, x.size(2)))
+            out, h, c = _one_direction(rnn, flipped, sorted_lengths, _weights(rnn, layer, direction), is_lstm)
+            outputs.append(out if direction == 0 else out.gather(1, reverse.expand(-1, -1, out.size(2))))
+            finals_h.append(h)
+            finals_c.append(c)
+        x = torch.cat(outputs, dim=-1)  # (batch, src_len, directions * hidden)
+    unsort = torch.argsort(order).to(inputs.device)
+    h = torch.stack(finals_h).index_select(1, unsort)  # (layers * directions, batch, hidden)
+    final = (h, torch.stack(finals_c).index_select(1, unsort)) if is_lstm else h
+    return x.index_select(0, unsort), final
+
+
+def _one_direction(
+    rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: list[int], weights: list[Tensor], is_lstm: bool
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer, one direction, over x (batch, src_len, input) sorted longest first, a segment
+    of time per distinct length. Returns outputs (batch, src_len, hidden), zero at padding, and
+    each sequence's final h and c (c None for a GRU), (batch, hidden)."""
+    batch, src_len = x.size(0), x.size(1)
+    h = x.new_zeros(1, batch, rnn.hidden_size)
+    c = torch.zeros_like(h) if is_lstm else None
+    segments, final_h, final_c = [], [], []
+    start, active = 0, batch
+    for end in sorted(set(lengths)):
+        if is_lstm:
+            out, h, c = torch.lstm(x[:active, start:end], (h, c), weights, True, 1, 0.0, rnn.training, False, True)
+        else:
+            out, h = torch.gru(x[:active, start:end], h, weights, True, 1, 0.0, rnn.training, False, True)
+        segments.append(F.pad(out, (0, 0, 0, 0, 0, batch - active)))  # rows that ended: zeros
+        ending = lengths.count(end)  # the last rows of the running prefix end here
+        final_h.append(h[0, active - ending : active])
+        if c is not None:
+            final_c.append(c[0, active - ending : active])
+        active -= ending
+        h = h[:, :active]
+        c = c[:, :active] if c is not None else None
+        start = end
+    outputs = F.pad(torch.cat(segments, dim=1), (0, 0, 0, src_len - start))
+    # the first segment ends the shortest sequences, the last rows: reverse to batch order
+    return outputs, torch.cat(final_h[::-1]), torch.cat(final_c[::-1]) if final_c else None
+
+
+def _weights(rnn: nn.RNNBase, layer: int, direction: int) -> list[Tensor]:
+    suffix = f"l{layer}" + ("_reverse" if direction else "")
+    return [getattr(rnn, f"{name}_{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+
+def _reversal_index(lengths: list[int], src_len: int, device: torch.device) -> Tensor:
+    """(batch, src_len, 1) gather index that reverses each row within its length; padding stays."""
+    positions = torch.arange(src_len)
+    lengths_t = torch.tensor(lengths).unsqueeze(1)
+    index = torch.where(positions < lengths_t, lengths_t - 1 - positions, positions)
+    return index.unsqueeze(-1).to(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decoder: one step at a time with the module's weights
+# ---------------------------------------------------------------------------------------------
+
+class RNNSteps:
+    """Steps through ``rnn`` (batch-first ``nn.LSTM`` or ``nn.GRU``); create one per sequence,
+    so that it sees the current weights."""
+
+    def __init__(self, rnn: nn.LSTM | nn.GRU, known_size: int) -> None:
+        """``known_size``: the leading input features known for every step in advance."""
+        self.rnn, self.known_size = rnn, known_size
+        self.is_lstm = isinstance(rnn, nn.LSTM)
+        self.dropout = rnn.dropout if rnn.training else 0.0
+        # the weights of the per-step part of layer 0's input, copied once: a column slice is not
+        # a layout the matmul takes, and would be copied at every step
+        self.extra_weight = rnn.weight_ih_l0[:, known_size:].t().contiguous()  # (input - known, gates)
+
+    def project_known(self, known: Tensor) -> Tensor:
+        """known (batch, steps, known_size) -> its share of layer 0's input gates, biases included:
+        (batch, steps, gates)."""
+        weight = self.rnn.weight_ih_l0[:, : self.known_size]
+        bias = self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0 if self.is_lstm else self.rnn.bias_ih_l0
+        return F.linear(known, weight, bias)
+
+    def step(self, known_gates: Tensor, extra: Tensor | None, state: RNNState) -> tuple[Tensor, RNNState]:
+        """known_gates (batch, gates) from ``project_known``; extra (batch, input - known_size),
+        the rest of layer 0's input, or None; state (layers, batch, hidden) h or (h, c).
+        Returns the top layer's output (batch, hidden) and the new state."""
+        h, c = state if self.is_lstm else (state, None)
+        new_h, new_c = [], []
+        for layer in range(self.rnn.num_layers):
+            w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"weight_hh_l{layer}")
+            if layer == 0:
+                input_gates = known_gates if extra is None else torch.addmm(known_gates, extra, self.extra_weight)
+            else:
+                below = F.dropout(new_h[-1], self.dropout, training=self.dropout > 0)
+                b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
+                input_gates = F.linear(below, w_ih, b_ih + getattr(self.rnn, f"bias_hh_l{layer}") if self.is_lstm else b_ih)
+            if self.is_lstm:
+                hidden, cell = lstm_cell(torch.addmm(input_gates, h[layer], w_hh.t()), c[layer])
+                new_c.append(cell)
+            else:
+                hidden = gru_cell(input_gates, F.linear(h[layer], w_hh, getattr(self.rnn, f"bias_hh_l{layer}")), h[layer])
+            new_h.append(hidden)
+        h = torch.stack(new_h)
+        return new_h[-1], ((h, torch.stack(new_c)) if self.is_lstm else h)
+
+
+def lstm_cell(gates: Tensor, cell: Tensor) -> tuple[Tensor, Tensor]:
+    """gates (batch, 4 * hidden) in PyTorch's order i, f, g, o -> (h, c)."""
+    i, f, g, o = gates.chunk(4, dim=1)
+    cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cell), cell
+
+
+def gru_cell(input_gates: Tensor, hidden_gates: Tensor, h: Tensor) -> Tensor:
+    """input_gates = W_i x + b_i, hidden_gates = W_h h + b_h, each (batch, 3 * hidden) in
+    PyTorch's order r, z, n -> the new h."""
+    i_r, i_z, i_n = input_gates.chunk(3, dim=1)
+    h_r, h_z, h_n = hidden_gates.chunk(3, dim=1)
+    reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    candidate = torch.tanh(i_n + reset * h_n)
+    return candidate + update * (h - candidate)

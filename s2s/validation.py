@@ -1,0 +1,103 @@
+"""Validation during training: dev loss and perplexity (teacher forcing), ROUGE of greedy
+decodes, and the report of them (log line, metrics.jsonl, TensorBoard)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+from typing import Any, Callable, Sequence
+
+import torch
+
+from s2s import metrics
+from s2s.batching import EncodedExample, collate, example_lengths, plan_batches
+from s2s.config import PredictConfig
+from s2s.metrics import Metric
+from s2s.model import Seq2SeqModel
+from s2s.plotting import attention_image
+from s2s.rundir import RunDirectory
+from s2s.search import Hypothesis, search, search_examples
+from s2s.tokenizers import Tokenizer
+from s2s.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class DevSet:
+    """The encoded dev examples with their references (detokenized targets)."""
+
+    examples: list[EncodedExample]
+    references: list[str]
+
+
+def validate_model(
+    model: Seq2SeqModel,
+    dev: DevSet,
+    *,
+    predict: PredictConfig,
+    batch_size: int,
+    tgt_vocab: Vocabulary,
+    tokenizer: Tokenizer,
+    device: torch.device,
+    coverage: bool,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> dict[str, Any]:
+    """``{"loss", "ppl", "scores": metrics.score(...), "example": (hypothesis, prediction, reference)}``."""
+    model.eval()
+    examples = dev.examples
+    greedy = dataclasses.replace(predict, search="greedy", batch_size=batch_size)
+    nll, tokens = 0.0, 0
+    with torch.no_grad(), autocast():
+        src_lengths, tgt_lengths = example_lengths(examples)
+        for indices in plan_batches(src_lengths, tgt_lengths, batch_size=batch_size):
+            batch = collate(examples, indices).to(device)
+            nll += float(model(batch, coverage=coverage).token_loss.sum())
+            tokens += int(batch.tgt_mask.sum())
+        hypotheses = search_examples(model, examples, greedy, device=device, coverage=coverage)
+        shown = search(model, collate(examples, [0]).to(device), greedy, return_attention=True, coverage=coverage)[0][0]
+    predictions = [tokenizer.detokenize(tgt_vocab.decode(h[0].tokens, ex.oovs)) for h, ex in zip(hypotheses, examples)]
+    loss = nll / max(tokens, 1)
+    return {
+        "loss": loss,
+        "ppl": math.exp(min(loss, 50.0)),
+        "scores": metrics.score(predictions, dev.references, levels=("word", "char")),
+        "example": (shown, predictions[0], dev.references[0]),
+    }
+
+
+def report(result: dict[str, Any], *, step: int, run_dir: RunDirectory, writer: Any, metric: Metric,
+           best: tuple[float | None, int], improved: bool, stopping: str) -> None:
+    """One log line, one metrics.jsonl record, TensorBoard scalars, a heatmap and an example."""
+    scores = result["scores"]
+    record = {"step": step, "dev_loss": result["loss"], "dev_ppl": result["ppl"]}
+    for level in ("word", "char"):
+        for name, prf in scores[level].items():
+            record[f"dev_{name}_{level}"] = prf["f"]
+            writer.add_scalar(f"dev/{name}-{level}", 100 * prf["f"], step)
+    writer.add_scalar("dev/loss", result["loss"], step)
+    writer.add_scalar("dev/ppl", result["ppl"], step)
+    record["dev_repeated_trigrams"] = scores["guards"]["repeated_trigrams"]["word"]
+    run_dir.append_metrics(record)
+    hypothesis, prediction, reference = result["example"]
+    _log_heatmap(writer, hypothesis, step)
+    writer.add_text("dev/example", f"prediction: {prediction}  \nreference: {reference}", step)
+    char = scores["char"]
+    best_score, best_step = best
+    log.info(
+        "step %d | dev loss %.3f ppl %.1f | ROUGE-1/2/L %.1f/%.1f/%.1f (char) | best %s @ %d%s%s",
+        step, result["loss"], result["ppl"], 100 * char["rouge-1"]["f"], 100 * char["rouge-2"]["f"],
+        100 * char["rouge-l"]["f"], metric.format(best_score) if best_score is not None else "-", best_step,
+        " | new best" if improved else "", stopping,
+    )
+
+
+def references(targets: Sequence[list[str]], tokenizer: Tokenizer) -> list[str]:
+    return [tokenizer.detokenize(t) for t in targets]
+
+
+def _log_heatmap(writer: Any, hypothesis: Hypothesis, step: int) -> None:
+    if hypothesis.attention is not None and hypothesis.attention.numel():
+        writer.add_image("dev/attention", attention_image(hypothesis.attention, hypothesis.p_gen), step)
