@@ -81,6 +81,24 @@ def _prf(hits: int, n_pred: int, n_ref: int) -> Score:
     return {"p": p, "r": r, "f": f}
 
 
+def _position_masks(tokens: Tokens) -> dict[str, int]:
+    """Token -> bit mask of its positions in ``tokens`` (bit j set: ``tokens[j]`` is it)."""
+    masks: dict[str, int] = {}
+    for j, token in enumerate(tokens):
+        masks[token] = masks.get(token, 0) | 1 << j
+    return masks
+
+
+def _lcs_with_masks(a: Tokens, masks: Mapping[str, int], length: int) -> int:
+    """LCS length of ``a`` and the ``length`` tokens whose :func:`_position_masks` are ``masks``."""
+    full = (1 << length) - 1
+    v = full
+    for token in a:
+        u = v & masks.get(token, 0)
+        v = ((v + u) | (v - u)) & full
+    return length - v.bit_count()
+
+
 def lcs_length(a: Tokens, b: Tokens) -> int:
     """Length of the longest common subsequence of ``a`` and ``b``.
 
@@ -89,15 +107,7 @@ def lcs_length(a: Tokens, b: Tokens) -> int:
     """
     if len(a) > len(b):
         a, b = b, a
-    matches: dict[str, int] = {}  # token -> bit mask of its positions in b
-    for j, token in enumerate(b):
-        matches[token] = matches.get(token, 0) | 1 << j
-    full = (1 << len(b)) - 1
-    v = full
-    for token in a:
-        u = v & matches.get(token, 0)
-        v = ((v + u) | (v - u)) & full
-    return len(b) - v.bit_count()
+    return _lcs_with_masks(a, _position_masks(b), len(b))
 
 
 def example_rouge(prediction: Tokens, reference: Tokens) -> RougeScores:
@@ -111,17 +121,27 @@ def example_rouge(prediction: Tokens, reference: Tokens) -> RougeScores:
     return scores
 
 
-def corpus_rouge(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> RougeScores:
-    """The average over examples of the per-example P, R and F1 (zeros when there are none)."""
+def example_rouges(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> list[RougeScores]:
+    """:func:`example_rouge` of each segmented prediction against its reference."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    return [example_rouge(prediction, reference) for prediction, reference in zip(predictions, references)]
+
+
+def mean_rouge(examples: Sequence[RougeScores]) -> RougeScores:
+    """The average over examples of the per-example P, R and F1 (zeros when there are none)."""
     totals = {name: {"p": 0.0, "r": 0.0, "f": 0.0} for name in ROUGE_NAMES}
-    for prediction, reference in zip(predictions, references):
-        for name, score in example_rouge(prediction, reference).items():
+    for scores in examples:
+        for name, score in scores.items():
             for key, value in score.items():
                 totals[name][key] += value
-    count = max(len(predictions), 1)
+    count = max(len(examples), 1)
     return {name: {k: v / count for k, v in score.items()} for name, score in totals.items()}
+
+
+def corpus_rouge(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> RougeScores:
+    """:func:`mean_rouge` of segmented predictions against their references."""
+    return mean_rouge(example_rouges(predictions, references))
 
 
 def rouge(
@@ -164,6 +184,27 @@ def guards(
     }
 
 
+def segment_levels(texts: Sequence[str], levels: Sequence[str]) -> dict[str, list[Tokens]]:
+    """``{level: segment(texts, level)}`` for each of ``levels``."""
+    return {level: segment(texts, level) for level in levels}
+
+
+def score_examples(
+    predictions: Sequence[str], references: Mapping[str, Sequence[Tokens]]
+) -> tuple[dict[str, Any], dict[str, list[RougeScores]]]:
+    """:func:`score` against references already segmented (``{level: segmented references}``).
+
+    Also returns, per level, the per-example scores the averages come from (for resampling).
+    Each prediction is segmented once per level and shared by ROUGE and the guards.
+    """
+    segmented = segment_levels(predictions, list(references))
+    examples = {level: example_rouges(segmented[level], refs) for level, refs in references.items()}
+    result: dict[str, Any] = {"count": len(predictions)}
+    result.update((level, mean_rouge(scores)) for level, scores in examples.items())
+    result["guards"] = guards(predictions, segmented)
+    return result, examples
+
+
 def score(
     predictions: Sequence[str], references: Sequence[str], levels: Sequence[str] = ("word", "char")
 ) -> dict[str, Any]:
@@ -171,13 +212,7 @@ def score(
 
     Each text is segmented once per level and shared by ROUGE and the guards.
     """
-    result: dict[str, Any] = {"count": len(predictions)}
-    segmented = {}
-    for level in levels:
-        segmented[level] = segment(predictions, level)
-        result[level] = corpus_rouge(segmented[level], segment(references, level))
-    result["guards"] = guards(predictions, segmented)
-    return result
+    return score_examples(predictions, segment_levels(references, levels))[0]
 
 
 def _rouge_f1(name: str) -> Metric:
