@@ -110,10 +110,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from s2s.evaluate import evaluate, format_report
+    from s2s.evaluate import compare, evaluate, format_comparison, format_report
 
-    result = evaluate(args.predictions, args.references, level=args.level)
-    print(json.dumps(result, ensure_ascii=False) if args.json else format_report(result))
+    options = {"bootstrap": args.bootstrap, "seed": args.seed}
+    options = {k: v for k, v in options.items() if v is not None}
+    if args.compare:
+        result = compare(args.predictions, args.compare, args.references, level=args.level, **options)
+        text = format_comparison(result)
+    else:
+        result = evaluate(args.predictions, args.references, level=args.level, **options)
+        text = format_report(result)
+    print(json.dumps(result, ensure_ascii=False) if args.json else text)
     return 0
 
 
@@ -197,12 +204,21 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate", help="ROUGE-1/2/L (word and character level) of predictions against references.",
         description="Score predictions (QID,Prediction CSV or text) against references (AutoMaster "
         "CSV, matched by QID, or text, by line): ROUGE F1 averaged over examples, plus counts of "
-        "empty outputs, <unk> and repeated trigrams.",
+        "empty outputs, <unk> and repeated trigrams. --bootstrap adds 95% confidence intervals; "
+        "--compare tests whether the predictions (a) score better than a second system (b).",
     )
-    evaluate.add_argument("--predictions", required=True, metavar="FILE")
+    evaluate.add_argument("--predictions", required=True, metavar="FILE", help="the system's outputs (a)")
     evaluate.add_argument("--references", required=True, metavar="FILE")
     evaluate.add_argument("--level", choices=["word", "char", "both"], default="both",
                           help="word: jieba words; char: characters (default: both)")
+    evaluate.add_argument("--compare", metavar="FILE",
+                          help="a second system's outputs (b), matched like --predictions: prints both "
+                          "systems, a - b and the paired bootstrap p-value that a is better, per score")
+    evaluate.add_argument("--bootstrap", type=int, metavar="N",
+                          help="resample the examples N times for a 95%% percentile interval of every "
+                          "score (default: none; 1000 with --compare)")
+    evaluate.add_argument("--seed", type=int,
+                          help="seed of the resampling (default: a fixed one, printed with the figures)")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON alone")
     evaluate.set_defaults(command=cmd_evaluate)
 

@@ -4,21 +4,29 @@ A file ending in ``.csv`` (any case) is read as CSV with a header: predictions i
 submission layout (``QID,Prediction``), references in the AutoMaster train layout (``QID`` and
 ``Report`` columns). Any other file is plain text, one example per line. Two CSV files are
 matched by QID; otherwise predictions and references are matched by position.
+
+With ``bootstrap`` resamples of the examples each ROUGE F1 also gets its 95% percentile bootstrap
+interval, and :func:`compare` tests one system against another with the paired bootstrap
+(Koehn 2004); see :mod:`s2s.significance`. Texts are segmented and scored once: resampling
+averages the per-example scores.
 """
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from s2s.errors import ConfigError, DataError
-from s2s.metrics import ROUGE_NAMES, score
+from s2s.metrics import ROUGE_NAMES, RougeScores, Score, score_examples, segment_levels
+from s2s.significance import CONFIDENCE, SEED, paired_p_value, percentile_interval, resampled_means
 
 LEVELS = {"word": ("word",), "char": ("char",), "both": ("word", "char")}
 SHOWN = 5  # mismatches named in an error message
+COMPARE_SAMPLES = 1000  # resamples of compare() unless told
+ALPHA = 0.05  # a p-value below it: the difference is beyond the noise
 
 
 def _is_csv(path: Path) -> bool:
@@ -157,35 +165,146 @@ def _match_by_position(predictions: list[Entry], references: list[Entry],
     return [entry.text for entry in predictions]
 
 
-def evaluate(predictions_path: str | Path, references_path: str | Path,
-             level: str = "both") -> dict[str, Any]:
+def _match(predictions: list[Entry], references: list[Entry], pred_path: Path, ref_path: Path) -> list[str]:
+    """Prediction texts in reference order: by QID when both files are CSV, else by position."""
+    match = _match_by_qid if _is_csv(pred_path) and _is_csv(ref_path) else _match_by_position
+    return match(predictions, references, pred_path, ref_path)
+
+
+def _levels(level: str) -> tuple[str, ...]:
+    if level not in LEVELS:
+        raise ConfigError(f"unknown level {level!r} (choices: {', '.join(LEVELS)})")
+    return LEVELS[level]
+
+
+def _f1_columns(examples: Mapping[str, Sequence[RougeScores]]) -> dict[tuple[str, str], list[float]]:
+    """Per-example F1 keyed by (level, ROUGE name)."""
+    return {(level, name): [scores[name]["f"] for scores in per_example]
+            for level, per_example in examples.items() for name in ROUGE_NAMES}
+
+
+def _add_intervals(result: dict[str, Any], means: Mapping[tuple[str, str], Sequence[float]]) -> None:
+    """Sets ``result[level][name]["f_ci"]`` to the bootstrap interval of that F1."""
+    for (level, name), values in means.items():
+        result[level][name]["f_ci"] = list(percentile_interval(values, CONFIDENCE))
+
+
+def _bootstrap_info(samples: int, seed: int) -> dict[str, Any]:
+    return {"samples": samples, "seed": seed, "confidence": CONFIDENCE, "interval": "percentile"}
+
+
+def evaluate(predictions_path: str | Path, references_path: str | Path, level: str = "both",
+             bootstrap: int = 0, seed: int = SEED) -> dict[str, Any]:
     """ROUGE of a predictions file against a references file, plus decoding quality guards.
 
     Returns ``{"count": N, <level>: {"rouge-1": {"p", "r", "f"}, "rouge-2": .., "rouge-l": ..},
     "guards": {...}}`` with only the levels asked for (``word``, ``char`` or ``both``);
-    see :func:`s2s.metrics.score`.
+    see :func:`s2s.metrics.score`. With ``bootstrap`` resamples (0: none), each score also has
+    ``"f_ci": [low, high]``, the 95% percentile bootstrap interval of its F1, and the result
+    ``"bootstrap": {"samples", "seed", "confidence", "interval"}``.
     """
-    if level not in LEVELS:
-        raise ConfigError(f"unknown level {level!r} (choices: {', '.join(LEVELS)})")
+    levels = _levels(level)
+    if bootstrap < 0:
+        raise ConfigError(f"--bootstrap {bootstrap}: give a number of resamples (0: no intervals)")
     pred_path, ref_path = Path(predictions_path), Path(references_path)
     predictions, references = read_predictions(pred_path), read_references(ref_path)
-    by_qid = _is_csv(pred_path) and _is_csv(ref_path)
-    match = _match_by_qid if by_qid else _match_by_position
-    texts = match(predictions, references, pred_path, ref_path)
-    return score(texts, [entry.text for entry in references], LEVELS[level])
+    texts = _match(predictions, references, pred_path, ref_path)
+    result, examples = score_examples(texts, segment_levels([entry.text for entry in references], levels))
+    if bootstrap:
+        _add_intervals(result, resampled_means(_f1_columns(examples), bootstrap, seed))
+        result["bootstrap"] = _bootstrap_info(bootstrap, seed)
+    return result
+
+
+def compare(predictions_path: str | Path, compare_path: str | Path, references_path: str | Path,
+            level: str = "both", bootstrap: int = COMPARE_SAMPLES, seed: int = SEED) -> dict[str, Any]:
+    """Paired bootstrap test of system a (``predictions_path``) against system b (``compare_path``).
+
+    Each system is matched to the references as in :func:`evaluate` and resampled with the
+    same draws. Returns ``{"count", "predictions", "compare", "bootstrap", "a": .., "b": ..,
+    "difference": {level: {name: {"f", "p", "p_reverse", "verdict"}}}}``: ``a`` and ``b`` are
+    :func:`evaluate`'s results with intervals; ``f`` is a's F1 minus b's, ``p`` the p-value that
+    a is better than b (:func:`s2s.significance.paired_p_value`), ``p_reverse`` that b is better
+    than a, and ``verdict`` "a better" or "b better" when that p-value is below 0.05, else
+    "within noise".
+    """
+    levels = _levels(level)
+    if bootstrap < 1:
+        raise ConfigError(f"--bootstrap {bootstrap}: --compare needs at least 1 resample (default "
+                          f"{COMPARE_SAMPLES})")
+    paths = {"a": Path(predictions_path), "b": Path(compare_path)}
+    ref_path = Path(references_path)
+    entries = {system: read_predictions(path) for system, path in paths.items()}
+    references = read_references(ref_path)
+    segmented = segment_levels([entry.text for entry in references], levels)
+    results, means = {}, {}
+    for system, path in paths.items():
+        results[system], examples = score_examples(_match(entries[system], references, path, ref_path), segmented)
+        # the same seed and number of examples give the same draws: the two systems are paired
+        means[system] = resampled_means(_f1_columns(examples), bootstrap, seed)
+        _add_intervals(results[system], means[system])
+    difference = {lvl: {name: _difference(results, means, lvl, name) for name in ROUGE_NAMES} for lvl in levels}
+    return {"count": len(references), "predictions": str(paths["a"]), "compare": str(paths["b"]),
+            "bootstrap": _bootstrap_info(bootstrap, seed), **results, "difference": difference}
+
+
+def _difference(results: Mapping[str, dict[str, Any]], means: Mapping[str, Mapping[tuple[str, str], Sequence[float]]],
+                level: str, name: str) -> dict[str, Any]:
+    """a - b of one F1, the p-values of the paired test both ways, and the verdict."""
+    a, b = means["a"][level, name], means["b"][level, name]
+    p, p_reverse = paired_p_value(a, b), paired_p_value(b, a)
+    verdict = "a better" if p < ALPHA else "b better" if p_reverse < ALPHA else "within noise"
+    f = results["a"][level][name]["f"] - results["b"][level][name]["f"]
+    return {"f": f, "p": p, "p_reverse": p_reverse, "verdict": verdict}
+
+
+def _cell(score: Score) -> str:
+    """An F1 in percent, with its interval when it has one: ``28.21 [26.90, 29.55]``."""
+    text = f"{100 * score['f']:.2f}"
+    if "f_ci" in score:
+        low, high = score["f_ci"]
+        text += f" [{100 * low:.2f}, {100 * high:.2f}]"
+    return text
+
+
+def _bootstrap_line(info: Mapping[str, Any]) -> str:
+    return (f"{100 * info['confidence']:g}% {info['interval']} bootstrap intervals "
+            f"({info['samples']:,} resamples, seed {info['seed']})")
+
+
+def _guards_line(g: Mapping[str, Any]) -> str:
+    repeats = ", ".join(f"{100 * rate:.2f}% ({level})" for level, rate in g["repeated_trigrams"].items())
+    return (f"{g['empty']} empty, {g['unk_outputs']} with <unk> ({g['unk_tokens']} <unk> in all), "
+            f"repeated trigrams {repeats}")
 
 
 def format_report(result: dict[str, Any]) -> str:
-    """A small table of ROUGE F1 in percent, one line per level, then the guards line."""
+    """A small table of ROUGE F1 in percent (with intervals if any), one line per level, then the guards."""
     levels = [level for level in LEVELS["both"] if level in result]
-    lines = [f"ROUGE F1 (%) over {result['count']:,} examples",
-             "level  " + "  ".join(f"{name.upper():>7}" for name in ROUGE_NAMES)]
+    title = f"ROUGE F1 (%) over {result['count']:,} examples"
+    width = 7
+    if "bootstrap" in result:
+        title += f", {_bootstrap_line(result['bootstrap'])}"
+        width = 22
+    lines = [title, "level  " + "  ".join(f"{name.upper():>{width}}" for name in ROUGE_NAMES)]
     for level in levels:
-        cells = "  ".join(f"{100 * result[level][name]['f']:7.2f}" for name in ROUGE_NAMES)
+        cells = "  ".join(f"{_cell(result[level][name]):>{width}}" for name in ROUGE_NAMES)
         lines.append(f"{level:<5}  {cells}")
-    g = result["guards"]
-    repeats = ", ".join(f"{100 * rate:.2f}% ({level})"
-                        for level, rate in g["repeated_trigrams"].items())
-    lines.append(f"guards: {g['empty']} empty, {g['unk_outputs']} with <unk> "
-                 f"({g['unk_tokens']} <unk> in all), repeated trigrams {repeats}")
+    lines.append(f"guards: {_guards_line(result['guards'])}")
+    return "\n".join(lines)
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """:func:`compare`'s table: per level and score, both systems, a - b, p and the verdict."""
+    title = f"ROUGE F1 (%) over {result['count']:,} examples; a: {result['predictions']}, b: {result['compare']}"
+    test = "p: the p-value that a is better than b (paired bootstrap: resamples in which a is not better)"
+    lines = [title, f"{_bootstrap_line(result['bootstrap'])}; {test}",
+             f"level  score    {'a':<22}  {'b':<22}  {'a - b':>6}  {'p':>5}  verdict"]
+    for level, differences in result["difference"].items():
+        for name, d in differences.items():
+            a, b = _cell(result["a"][level][name]), _cell(result["b"][level][name])
+            lines.append(f"{level:<5}  {name.upper():<7}  {a:<22}  {b:<22}  {100 * d['f']:+6.2f}  "
+                         f"{d['p']:5.3f}  {d['verdict']}")
+    lines += [f"guards a: {_guards_line(result['a']['guards'])}",
+              f"guards b: {_guards_line(result['b']['guards'])}"]
     return "\n".join(lines)

@@ -10,11 +10,16 @@ At both levels whitespace tokens are dropped, punctuation is kept and nothing is
 ROUGE-1/2 count clipped n-gram overlaps, ROUGE-L uses the longest common subsequence; P, R
 and F1 (beta = 1) are computed per example, as ``rouge-score`` does, and a corpus score is
 the average of the per-example scores. An empty prediction or reference scores 0.
+
+Minimum Bayes risk selection (:func:`mbr_select`) picks, among candidate outputs of one input,
+the one with the highest expected ROUGE-L F1 against the other candidates.
 """
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +83,24 @@ def _prf(hits: int, n_pred: int, n_ref: int) -> Score:
     return {"p": p, "r": r, "f": f}
 
 
+def _position_masks(tokens: Tokens) -> dict[str, int]:
+    """Token -> bit mask of its positions in ``tokens`` (bit j set: ``tokens[j]`` is it)."""
+    masks: dict[str, int] = {}
+    for j, token in enumerate(tokens):
+        masks[token] = masks.get(token, 0) | 1 << j
+    return masks
+
+
+def _lcs_with_masks(a: Tokens, masks: Mapping[str, int], length: int) -> int:
+    """LCS length of ``a`` and the ``length`` tokens whose :func:`_position_masks` are ``masks``."""
+    full = (1 << length) - 1
+    v = full
+    for token in a:
+        u = v & masks.get(token, 0)
+        v = ((v + u) | (v - u)) & full
+    return length - v.bit_count()
+
+
 def lcs_length(a: Tokens, b: Tokens) -> int:
     """Length of the longest common subsequence of ``a`` and ``b``.
 
@@ -86,15 +109,7 @@ def lcs_length(a: Tokens, b: Tokens) -> int:
     """
     if len(a) > len(b):
         a, b = b, a
-    matches: dict[str, int] = {}  # token -> bit mask of its positions in b
-    for j, token in enumerate(b):
-        matches[token] = matches.get(token, 0) | 1 << j
-    full = (1 << len(b)) - 1
-    v = full
-    for token in a:
-        u = v & matches.get(token, 0)
-        v = ((v + u) | (v - u)) & full
-    return len(b) - v.bit_count()
+    return _lcs_with_masks(a, _position_masks(b), len(b))
 
 
 def example_rouge(prediction: Tokens, reference: Tokens) -> RougeScores:
@@ -108,17 +123,27 @@ def example_rouge(prediction: Tokens, reference: Tokens) -> RougeScores:
     return scores
 
 
-def corpus_rouge(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> RougeScores:
-    """The average over examples of the per-example P, R and F1 (zeros when there are none)."""
+def example_rouges(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> list[RougeScores]:
+    """:func:`example_rouge` of each segmented prediction against its reference."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    return [example_rouge(prediction, reference) for prediction, reference in zip(predictions, references)]
+
+
+def mean_rouge(examples: Sequence[RougeScores]) -> RougeScores:
+    """The average over examples of the per-example P, R and F1 (zeros when there are none)."""
     totals = {name: {"p": 0.0, "r": 0.0, "f": 0.0} for name in ROUGE_NAMES}
-    for prediction, reference in zip(predictions, references):
-        for name, score in example_rouge(prediction, reference).items():
+    for scores in examples:
+        for name, score in scores.items():
             for key, value in score.items():
                 totals[name][key] += value
-    count = max(len(predictions), 1)
+    count = max(len(examples), 1)
     return {name: {k: v / count for k, v in score.items()} for name, score in totals.items()}
+
+
+def corpus_rouge(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> RougeScores:
+    """:func:`mean_rouge` of segmented predictions against their references."""
+    return mean_rouge(example_rouges(predictions, references))
 
 
 def rouge(
@@ -161,6 +186,27 @@ def guards(
     }
 
 
+def segment_levels(texts: Sequence[str], levels: Sequence[str]) -> dict[str, list[Tokens]]:
+    """``{level: segment(texts, level)}`` for each of ``levels``."""
+    return {level: segment(texts, level) for level in levels}
+
+
+def score_examples(
+    predictions: Sequence[str], references: Mapping[str, Sequence[Tokens]]
+) -> tuple[dict[str, Any], dict[str, list[RougeScores]]]:
+    """:func:`score` against references already segmented (``{level: segmented references}``).
+
+    Also returns, per level, the per-example scores the averages come from (for resampling).
+    Each prediction is segmented once per level and shared by ROUGE and the guards.
+    """
+    segmented = segment_levels(predictions, list(references))
+    examples = {level: example_rouges(segmented[level], refs) for level, refs in references.items()}
+    result: dict[str, Any] = {"count": len(predictions)}
+    result.update((level, mean_rouge(scores)) for level, scores in examples.items())
+    result["guards"] = guards(predictions, segmented)
+    return result, examples
+
+
 def score(
     predictions: Sequence[str], references: Sequence[str], levels: Sequence[str] = ("word", "char")
 ) -> dict[str, Any]:
@@ -168,13 +214,66 @@ def score(
 
     Each text is segmented once per level and shared by ROUGE and the guards.
     """
-    result: dict[str, Any] = {"count": len(predictions)}
-    segmented = {}
-    for level in levels:
-        segmented[level] = segment(predictions, level)
-        result[level] = corpus_rouge(segmented[level], segment(references, level))
-    result["guards"] = guards(predictions, segmented)
-    return result
+    return score_examples(predictions, segment_levels(references, levels))[0]
+
+
+def mbr_utilities(
+    candidates: Sequence[str], level: str = "char", weights: Sequence[float] | None = None
+) -> list[float]:
+    """Expected ROUGE-L F1 of each candidate against the other candidates, at ``level``.
+
+    The other candidates stand in for the unknown reference: the utility of candidate i is
+    ``sum(w[j] * F1(i, j) for j != i) / sum(w[j] for j != i)``, with uniform weights unless
+    ``weights`` (non-negative, e.g. model probabilities) are given. "Other" is by position, so
+    a duplicate of a candidate counts as agreeing with it fully. A candidate whose others weigh
+    nothing (a single candidate, say) has utility 0. Each candidate is segmented once, and each
+    pair scored once: 32 candidates of 60 characters take a few milliseconds.
+
+    Leaving a candidate's own weight out means that with two candidates the weights change
+    nothing (F1 is symmetric): both utilities are F1(0, 1).
+    """
+    if not candidates:
+        raise ValueError("MBR needs at least one candidate")
+    if weights is None:
+        weights = [1.0] * len(candidates)
+    elif len(weights) != len(candidates):
+        raise ValueError(f"{len(weights)} weights for {len(candidates)} candidates")
+    elif not all(0 <= w < math.inf for w in weights):
+        raise ValueError(f"weights must be finite and non-negative, got {list(weights)}")
+    tokens = segment(candidates, level)
+    masks = [_position_masks(t) for t in tokens]
+    gains: list[list[float]] = [[] for _ in candidates]  # w[j] * F1(i, j), per candidate i
+    for i, j in itertools.combinations(range(len(tokens)), 2):
+        short, longer = (i, j) if len(tokens[i]) <= len(tokens[j]) else (j, i)
+        lcs = _lcs_with_masks(tokens[short], masks[longer], len(tokens[longer]))
+        f1 = _prf(lcs, len(tokens[i]), len(tokens[j]))["f"]
+        gains[i].append(weights[j] * f1)
+        gains[j].append(weights[i] * f1)
+    utilities = []
+    for i, gain in enumerate(gains):  # fsum: equal terms give equal utilities, whatever the order
+        others = math.fsum(w for j, w in enumerate(weights) if j != i)
+        utilities.append(math.fsum(gain) / others if others > 0 else 0.0)
+    return utilities
+
+
+def mbr_rerank(
+    candidates: Sequence[str], level: str = "char", weights: Sequence[float] | None = None
+) -> list[tuple[int, float]]:
+    """``(index, expected utility)`` of every candidate, best first (:func:`mbr_utilities`).
+
+    Sorting is stable: of candidates with equal utility, the earlier comes first.
+    """
+    utilities = mbr_utilities(candidates, level, weights)
+    return sorted(enumerate(utilities), key=lambda item: -item[1])
+
+
+def mbr_select(candidates: Sequence[str], level: str = "char", weights: Sequence[float] | None = None) -> int:
+    """Index of the minimum Bayes risk candidate: the highest :func:`mbr_utilities` (earliest on ties).
+
+    ``candidates`` are the outputs for one input (an n-best list or samples), raw text;
+    one candidate is returned as it is (index 0).
+    """
+    return mbr_rerank(candidates, level, weights)[0][0]
 
 
 @dataclass(frozen=True)

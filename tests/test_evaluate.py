@@ -1,15 +1,25 @@
-"""s2s evaluate: file layouts, matching by QID or position, clear errors, levels, guards."""
+"""s2s evaluate: file layouts, matching by QID or position, clear errors, levels, guards,
+bootstrap intervals and the paired test of two systems."""
 from __future__ import annotations
 
 import csv
 import json
+import random
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import s2s.metrics
+from s2s.cli import main
 from s2s.errors import ConfigError, DataError
-from s2s.evaluate import evaluate, format_report
-from s2s.metrics import rouge
+from s2s.evaluate import compare, evaluate, format_comparison, format_report
+from s2s.metrics import ROUGE_NAMES, rouge
+from conftest import ROOT
+
+SAMPLE_DEV = ROOT / "data" / "automaster_sample_dev.csv"
 
 REPORTS = {"Q1": "方向机重，检查助力泵", "Q2": "建议更换火花塞", "Q3": "换机油和机滤"}
 PREDICTIONS = {"Q1": "检查助力泵", "Q2": "更换火花塞和点火线圈", "Q3": "换机油"}
@@ -186,3 +196,192 @@ def test_real_automaster_references(shared_data: Path, tmp_path: Path) -> None:
     assert result["count"] == len(rows) > 1000
     questions, reports = [row["Question"] for row in rows], [row["Report"] for row in rows]
     assert result["char"] == rouge(questions, reports, "char")
+
+
+# --------------------------------------------------------------------------------------------
+# Bootstrap intervals and the paired test
+# --------------------------------------------------------------------------------------------
+
+
+def questions_csv(path: Path) -> Path:
+    """The Question of each row of the shipped dev sample as its prediction (a weak system)."""
+    with open(SAMPLE_DEV, encoding="utf-8-sig", newline="") as f:
+        return predictions_csv(path, {row["QID"]: row["Question"] for row in csv.DictReader(f)})
+
+
+def scores(result: dict) -> list[tuple[str, str, dict]]:
+    return [(level, name, result[level][name]) for level in ("word", "char") if level in result
+            for name in ROUGE_NAMES]
+
+
+def synthetic(directory: Path, count: int = 100) -> tuple[list[str], dict[str, Path]]:
+    """References (random 20-character strings) and text files of systems that garble some of
+    their characters: "good" 2 of them, "bad" 8, "good2" 2 others."""
+    rng = random.Random(0)
+    references = ["".join(rng.choice("检查更换助力泵机油滤轮胎方向火花塞") for _ in range(20)) for _ in range(count)]
+
+    def garbled(text: str, k: int) -> str:
+        chars = list(text)
+        for i in rng.sample(range(len(chars)), k):
+            chars[i] = "某"
+        return "".join(chars)
+
+    systems = {"good": 2, "bad": 8, "good2": 2}
+    paths = {name: write_lines(directory / f"{name}.txt", [garbled(r, k) for r in references])
+             for name, k in systems.items()}
+    return references, {"refs": write_lines(directory / "refs.txt", references), **paths}
+
+
+def test_bootstrap_interval_of_identical_files_is_a_point(tmp_path: Path) -> None:
+    refs = references_csv(tmp_path / "r.csv")
+    result = evaluate(predictions_csv(tmp_path / "p.csv", REPORTS), refs, bootstrap=200)
+    for _, _, score in scores(result):
+        assert score["f"] == 1.0 and score["f_ci"] == [1.0, 1.0]
+    assert result["bootstrap"] == {"samples": 200, "seed": 12345, "confidence": 0.95, "interval": "percentile"}
+    assert "100.00 [100.00, 100.00]" in format_report(result)
+
+
+def test_bootstrap_interval_contains_the_score_and_seeds_repeat(tmp_path: Path) -> None:
+    predictions = questions_csv(tmp_path / "q.csv")
+    plain = evaluate(predictions, SAMPLE_DEV)
+    result = evaluate(predictions, SAMPLE_DEV, bootstrap=500)
+    for level, name, score in scores(result):
+        low, high = score["f_ci"]
+        assert low < score["f"] < high and high - low > 0.01, (level, name)
+        assert {k: score[k] for k in "prf"} == plain[level][name]  # resampling leaves the scores alone
+    assert evaluate(predictions, SAMPLE_DEV, bootstrap=500) == result
+    other = evaluate(predictions, SAMPLE_DEV, bootstrap=500, seed=1)
+    assert all(a["f_ci"] != b["f_ci"] for (_, _, a), (_, _, b) in zip(scores(result), scores(other)))
+    assert "bootstrap" not in plain and "f_ci" not in plain["char"]["rouge-l"]
+
+
+def test_bootstrap_table_prints_each_interval(tmp_path: Path) -> None:
+    result = evaluate(questions_csv(tmp_path / "q.csv"), SAMPLE_DEV, level="char", bootstrap=100, seed=3)
+    lines = format_report(result).splitlines()
+    assert lines[0] == ("ROUGE F1 (%) over 30 examples, 95% percentile bootstrap intervals "
+                        "(100 resamples, seed 3)")
+    cells = re.findall(r"(\d+\.\d\d) \[(\d+\.\d\d), (\d+\.\d\d)\]", lines[2])
+    assert lines[2].startswith("char") and len(cells) == 3
+    for (f, low, high), name in zip(cells, ROUGE_NAMES):
+        score = result["char"][name]
+        assert (f, low, high) == tuple(f"{100 * v:.2f}" for v in (score["f"], *score["f_ci"]))
+
+
+def test_texts_are_segmented_and_scored_once(tmp_path: Path, monkeypatch) -> None:
+    calls = {"segment": 0, "score": 0}
+
+    def counted(function, key):
+        def wrapper(*args):
+            calls[key] += 1
+            return function(*args)
+        return wrapper
+
+    for level, split in list(s2s.metrics.SEGMENTERS.items()):
+        monkeypatch.setitem(s2s.metrics.SEGMENTERS, level, counted(split, "segment"))
+    monkeypatch.setattr(s2s.metrics, "example_rouge", counted(s2s.metrics.example_rouge, "score"))
+    evaluate(questions_csv(tmp_path / "q.csv"), SAMPLE_DEV, bootstrap=50)
+    assert calls == {"segment": 2 * 2 * 30, "score": 2 * 30}  # 2 levels, predictions and references
+    calls.update(segment=0, score=0)
+    compare(questions_csv(tmp_path / "q.csv"), questions_csv(tmp_path / "q2.csv"), SAMPLE_DEV, bootstrap=50)
+    assert calls == {"segment": 2 * 3 * 30, "score": 2 * 2 * 30}  # references once for both systems
+
+
+def test_a_clearly_better_system_wins_the_paired_test(tmp_path: Path) -> None:
+    _, files = synthetic(tmp_path)
+    result = compare(files["good"], files["bad"], files["refs"], bootstrap=1000)
+    assert result["count"] == 100
+    for level, name, d in [(lvl, n, result["difference"][lvl][n]) for lvl in ("word", "char") for n in ROUGE_NAMES]:
+        assert d["f"] > 0.05 and d["p"] < 0.05 and d["p_reverse"] > 0.95 and d["verdict"] == "a better", (level, name)
+    reverse = compare(files["bad"], files["good"], files["refs"], bootstrap=1000)
+    assert {d["verdict"] for diffs in reverse["difference"].values() for d in diffs.values()} == {"b better"}
+    assert all(d["p"] > 0.95 for diffs in reverse["difference"].values() for d in diffs.values())
+
+
+def test_equal_systems_are_within_the_noise(tmp_path: Path) -> None:
+    _, files = synthetic(tmp_path)
+    result = compare(files["good"], files["good2"], files["refs"], level="char")
+    differences = result["difference"]["char"]
+    assert {d["verdict"] for d in differences.values()} == {"within noise"}
+    assert all(d["p"] >= 0.05 and d["p_reverse"] >= 0.05 for d in differences.values())
+    # the same number of garbled characters: equal unigram overlap and LCS in every example
+    assert differences["rouge-1"]["f"] == pytest.approx(0) and differences["rouge-1"]["p"] == 1.0
+    same = compare(files["good"], files["good"], files["refs"], level="char", bootstrap=100)
+    assert all(d["f"] == 0 and d["p"] == 1.0 and d["verdict"] == "within noise"
+               for d in same["difference"]["char"].values())
+
+
+def test_compare_reports_both_systems_with_the_intervals_evaluate_gives(tmp_path: Path) -> None:
+    _, files = synthetic(tmp_path, count=40)
+    result = compare(files["good"], files["bad"], files["refs"], bootstrap=300, seed=9)
+    alone = evaluate(files["good"], files["refs"], bootstrap=300, seed=9)
+    assert result["a"] == {key: value for key, value in alone.items() if key != "bootstrap"}
+    assert result["bootstrap"]["samples"] == 300 and result["compare"] == str(files["bad"])
+    assert compare(files["good"], files["bad"], files["refs"], bootstrap=300, seed=9) == result
+    json.dumps(result)
+    lines = format_comparison(result).splitlines()
+    assert lines[0] == f"ROUGE F1 (%) over 40 examples; a: {files['good']}, b: {files['bad']}"
+    assert lines[2].split()[:4] == ["level", "score", "a", "b"]
+    word_r1 = lines[3].split()
+    d = result["difference"]["word"]["rouge-1"]
+    assert word_r1[:3] == ["word", "ROUGE-1", f"{100 * result['a']['word']['rouge-1']['f']:.2f}"]
+    assert word_r1[-4:] == [f"{100 * d['f']:+.2f}", f"{d['p']:.3f}", "a", "better"]
+    assert lines[-2].startswith("guards a:") and lines[-1].startswith("guards b:")
+
+
+def test_compare_names_the_qids_that_differ(tmp_path: Path) -> None:
+    refs = references_csv(tmp_path / "r.csv")
+    other = predictions_csv(tmp_path / "b.csv", {"Q1": "甲", "Q2": "乙", "Q9": "丙"})
+    with pytest.raises(DataError) as error:
+        compare(predictions_csv(tmp_path / "a.csv"), other, refs)
+    message = str(error.value)
+    assert f"{other} vs {refs}" in message
+    assert "1 QIDs in predictions are not in references: Q9" in message
+    assert "1 QIDs in references have no prediction: Q3" in message
+
+
+def test_bad_resample_counts(tmp_path: Path) -> None:
+    predictions, refs = predictions_csv(tmp_path / "p.csv"), references_csv(tmp_path / "r.csv")
+    with pytest.raises(ConfigError, match="--bootstrap -1"):
+        evaluate(predictions, refs, bootstrap=-1)
+    with pytest.raises(ConfigError, match="--compare needs at least 1 resample"):
+        compare(predictions, predictions, refs, bootstrap=0)
+
+
+def test_cli_bootstrap_and_compare(tmp_path: Path, capsys) -> None:
+    _, files = synthetic(tmp_path, count=30)
+    common = ["--references", str(files["refs"]), "--level", "char"]
+    assert main(["evaluate", "--predictions", str(files["good"]), *common, "--bootstrap", "100"]) == 0
+    assert "100 resamples, seed 12345" in capsys.readouterr().out
+    assert main(["evaluate", "--predictions", str(files["good"]), "--compare", str(files["bad"]), *common]) == 0
+    out = capsys.readouterr().out
+    assert "1,000 resamples, seed 12345" in out and out.count("a better") == 3
+    assert main(["evaluate", "--predictions", str(files["good"]), "--compare", str(files["bad"]), *common,
+                 "--bootstrap", "50", "--seed", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bootstrap"]["samples"] == 50 and result["bootstrap"]["seed"] == 4
+    assert result == compare(files["good"], files["bad"], files["refs"], "char", bootstrap=50, seed=4)
+
+
+def test_evaluate_never_imports_torch(tmp_path: Path) -> None:
+    """The modules of s2s evaluate, and the command itself, stay torch- and numpy-free.
+
+    The package's own __init__ is bypassed (today it imports the model parts); what is checked
+    is what s2s.metrics, s2s.significance, s2s.evaluate and s2s.cli import themselves.
+    """
+    _, files = synthetic(tmp_path, count=10)
+    script = f"""
+import sys, types
+package = types.ModuleType("s2s")
+package.__path__ = [{str(ROOT / "s2s")!r}]
+sys.modules["s2s"] = package
+import s2s.metrics, s2s.significance, s2s.evaluate
+from s2s.cli import main
+assert main(["evaluate", "--predictions", {str(files["good"])!r}, "--compare", {str(files["bad"])!r},
+             "--references", {str(files["refs"])!r}, "--bootstrap", "20"]) == 0
+assert s2s.metrics.mbr_select(["检查助力泵", "检查助力泵和方向机"], level="word") == 0
+imported = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "numpy"))
+assert not imported, imported
+"""
+    process = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    assert "a better" in process.stdout

@@ -1,4 +1,4 @@
-"""Chinese ROUGE: agreement with rouge-score on real rows, hand-checkable cases, guards."""
+"""Chinese ROUGE: agreement with rouge-score on real rows, hand-checkable cases, guards, MBR selection."""
 from __future__ import annotations
 
 import csv
@@ -14,6 +14,9 @@ from s2s.metrics import (
     example_rouge,
     guards,
     lcs_length,
+    mbr_rerank,
+    mbr_select,
+    mbr_utilities,
     repeated_ngram_rate,
     rouge,
     score,
@@ -191,3 +194,52 @@ def test_guards_count_empty_and_unk() -> None:
     found = guards(predictions, {"char": segment(predictions, "char")})
     assert (found["empty"], found["unk_outputs"], found["unk_tokens"]) == (2, 2, 3)
     assert set(found["repeated_trigrams"]) == {"char"}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_mbr_utility_is_mean_rouge_l_against_the_others(level: str) -> None:
+    rng = random.Random(1)
+    candidates = ["".join(rng.choice("检查更换助力泵机油") for _ in range(rng.randint(0, 12))) for _ in range(7)]
+    candidates[3] = candidates[5]  # a duplicate
+    tokens = segment(candidates, level)
+    for i, utility in enumerate(mbr_utilities(candidates, level)):
+        others = [example_rouge(tokens[i], tokens[j])["rouge-l"]["f"] for j in range(7) if j != i]
+        assert utility == pytest.approx(sum(others) / 6)
+
+
+def test_mbr_picks_the_consensus() -> None:
+    candidates = ["检查助力泵", "更换轮胎", "检查助力泵和方向机", "建议检查助力泵"]
+    assert mbr_select(candidates) == 0
+    assert mbr_select(candidates, level="word") == 0
+    assert mbr_select(["甲乙丙丁", "子丑寅卯", "甲乙丙戊"]) == 0
+
+
+def test_mbr_over_one_candidate_returns_it() -> None:
+    assert mbr_select(["检查助力泵"]) == 0
+    assert mbr_utilities([""]) == [0.0]
+    with pytest.raises(ValueError, match="at least one candidate"):
+        mbr_select([])
+
+
+def test_mbr_duplicates_count_and_ties_go_to_the_earlier() -> None:
+    assert mbr_select(["甲乙丙", "子丑寅"]) == 0  # a tie
+    assert mbr_select(["子丑寅", "甲乙丙"]) == 0
+    assert mbr_select(["甲乙丙", "子丑寅", "子丑寅"]) == 1  # the duplicate agrees with it fully
+    assert mbr_utilities(["甲乙丙", "子丑寅", "子丑寅"]) == [0.0, 0.5, 0.5]
+    ranked = mbr_rerank(["甲乙丙", "子丑寅", "甲乙丁", "子丑寅"])
+    assert [index for index, _ in ranked] == [1, 3, 0, 2]  # 1 and 3 tie, as do 0 and 2
+    assert ranked[0][1] == pytest.approx(1 / 3) and ranked[2][1] == pytest.approx(2 / 9)
+
+
+def test_mbr_weights_shift_the_choice() -> None:
+    candidates = ["甲乙丙丁", "甲乙丙戊", "子丑寅卯", "子丑寅辰"]
+    assert mbr_select(candidates) == 0  # both pairs agree alike: a tie
+    assert mbr_select(candidates, weights=[1, 1, 1, 3]) == 2  # 3 makes its look-alike likelier
+    assert mbr_select(candidates, weights=[1, 1, 1, 1]) == mbr_select(candidates)
+    assert mbr_utilities(candidates, weights=[0, 0, 0, 1]) == [0.0, 0.0, 0.75, 0.0]
+    with pytest.raises(ValueError, match="3 weights for 4 candidates"):
+        mbr_select(candidates, weights=[1, 1, 1])
+    with pytest.raises(ValueError, match="non-negative"):
+        mbr_select(candidates, weights=[1, 1, -1, 1])
+    with pytest.raises(ValueError, match="non-negative"):
+        mbr_select(candidates, weights=[1, 1, float("nan"), 1])
