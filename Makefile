@@ -1,14 +1,14 @@
 # s2s: the two commands a new user needs.
 #   make demo   install into .venv, train the quick-start model on the shipped sample,
 #               predict, evaluate, and say where every output went
-#   make test   install into .venv and run the test suite
+#   make test   install into .venv, check the style (ruff) and run the test suite
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 S2S    := $(VENV)/bin/s2s
 RUN    := runs/quickstart
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(VENV)/.installed
 
@@ -24,7 +24,11 @@ $(VENV)/.installed: setup.py
 	$(PY) -m pip install -q -e ".[dev,serve,plot]"
 	@touch $@
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest
 
 demo: install

@@ -1,4 +1,5 @@
 """s2s: sequence-to-sequence summarization in PyTorch."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -23,7 +24,7 @@ setup(
     extras_require={
         # httpx: FastAPI's TestClient; selenium: drives Debian's chromium + chromium-driver in the
         # browser test (no browser download)
-        "dev": ["pytest>=7", "rouge-score==0.1.2", "httpx>=0.27", "selenium>=4.11"],
+        "dev": ["pytest>=7", "rouge-score==0.1.2", "httpx>=0.27", "selenium>=4.11", "ruff==0.17.6"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "plot": ["pillow>=10.1"],  # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1)
     },

@@ -1,4 +1,5 @@
-from s2s.cli import main
 import sys
+
+from s2s.cli import main
 
 sys.exit(main())

@@ -18,6 +18,7 @@ the decoder's fast path all target positions at once. Scores:
 Coverage (See et al. 2017) adds w_c * coverage_i, the attention a source position has already
 received, inside the additive score; it needs an additive attention and one query at a time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,7 +84,9 @@ class AdditiveAttention(Attention):
 
     parallel = False  # scoring T queries at once needs a (batch, T, src_len, hidden) tensor
 
-    def __init__(self, cfg: AdditiveAttentionOptions, *, query_size: int, key_size: int, coverage: bool = False) -> None:
+    def __init__(
+        self, cfg: AdditiveAttentionOptions, *, query_size: int, key_size: int, coverage: bool = False
+    ) -> None:
         super().__init__()
         hidden = cfg.hidden_size or query_size
         self.key_layer = nn.Linear(key_size, hidden, bias=False)
@@ -99,7 +102,9 @@ class AdditiveAttention(Attention):
         features = (2 * self.query_layer(query)).unsqueeze(2) + proj_keys.unsqueeze(1)
         if coverage is not None and self.coverage_layer is not None:
             # + 2 w_c coverage_i: (batch, 1, src_len, 1) x (hidden,)
-            features = torch.addcmul(features, coverage[:, None, :, None], self.coverage_layer.weight.view(-1), value=2.0)
+            features = torch.addcmul(
+                features, coverage[:, None, :, None], self.coverage_layer.weight.view(-1), value=2.0
+            )
         return 2 * self.energy(torch.sigmoid_(features)).squeeze(-1)  # (batch, n_queries, src_len)
 
 
@@ -112,8 +117,7 @@ class MultiplicativeAttention(Attention):
         super().__init__()
         if coverage:
             raise ConfigError(
-                "model.decoder.coverage needs an additive attention "
-                "(model.attention.type: bahdanau or luong_concat)"
+                "model.decoder.coverage needs an additive attention (model.attention.type: bahdanau or luong_concat)"
             )
         self.key_projection = key_projection
 

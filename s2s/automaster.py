@@ -11,8 +11,8 @@ imports it; the reader registry loads it with the other built-in readers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from s2s.readers import CsvReader, Example, FieldsOptions, FieldsReader, JsonlReader
 from s2s.registry import READERS

@@ -10,12 +10,14 @@ A plan is a list of batches of dataset positions: a pure function of the lengths
 settings and (with ``shuffle``) of ``(seed, epoch)``, so a resumed run re-plans its epoch and
 skips the batches it has done.
 """
+
 from __future__ import annotations
 
 import random
 from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -92,9 +94,7 @@ class EncodedExample:
     tgt_ext: array | None = None  # target ids with OOVs copied from the source extended
 
 
-def encode_corpus(
-    corpus: TokenizedCorpus, src_vocab: Vocabulary, tgt_vocab: Vocabulary
-) -> list[EncodedExample]:
+def encode_corpus(corpus: TokenizedCorpus, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> list[EncodedExample]:
     """Encode every row of ``corpus``. An empty source becomes one ``<unk>`` (an encoder needs
     at least one step)."""
     targets = corpus.targets if corpus.targets is not None else [None] * len(corpus)

@@ -13,13 +13,14 @@ and size) can start any decoder (LSTM/GRU, any depth and size). ``model.bridge``
 When both sides have the same number of layers, encoder layer i starts decoder layer i;
 otherwise the encoder's top layer starts every decoder layer.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from s2s.kernels import RNNState
 from s2s.errors import ConfigError
+from s2s.kernels import RNNState
 
 
 class Bridge(nn.Module):

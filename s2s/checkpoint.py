@@ -134,7 +134,9 @@ class Checkpoint:
             raw = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:  # torch raises many kinds on a truncated or foreign file
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"{path}: cannot read the checkpoint; it may be truncated or corrupt ({reason})") from None
+            raise CheckpointError(
+                f"{path}: cannot read the checkpoint; it may be truncated or corrupt ({reason})"
+            ) from None
         return cls.from_dict(raw, path)
 
     def build_model(self, path: str | Path = "<checkpoint>") -> Any:

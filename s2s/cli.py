@@ -4,6 +4,7 @@ Thin by design: each command parses its arguments and calls the library function
 work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
 shows the traceback instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,7 @@ import json
 import logging
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from s2s.errors import ConfigError, S2SError
 
@@ -96,15 +97,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.baseline is None and args.checkpoint is None:
         raise ConfigError("predict needs --checkpoint CKPT (or --baseline lead)")
     options = {
-        "search": args.search, "beam_size": args.beam_size, "batch_size": args.batch_size,
-        "n_best": args.n_best, "max_length": args.max_length, "min_length": args.min_length,
-        "alpha": args.alpha, "beta": args.beta, "no_repeat_ngram_size": args.no_repeat_ngram_size,
+        "search": args.search,
+        "beam_size": args.beam_size,
+        "batch_size": args.batch_size,
+        "n_best": args.n_best,
+        "max_length": args.max_length,
+        "min_length": args.min_length,
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "no_repeat_ngram_size": args.no_repeat_ngram_size,
         "replace_unk": args.replace_unk,
     }
     predict_file(
-        args.checkpoint, args.input, args.output, input_format=args.format,
-        options={k: v for k, v in options.items() if v is not None}, overrides=args.overrides,
-        baseline=args.baseline, device=args.device, plot_attention=args.plot_attention,
+        args.checkpoint,
+        args.input,
+        args.output,
+        input_format=args.format,
+        options={k: v for k, v in options.items() if v is not None},
+        overrides=args.overrides,
+        baseline=args.baseline,
+        device=args.device,
+        plot_attention=args.plot_attention,
     )
     return 0
 
@@ -143,46 +156,70 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Run `s2s COMMAND --help` for a command's options. Docs: README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    parser.add_argument("--plugin", action="append", metavar="MODULE",
-                        help="import MODULE first (it may register its own parts); repeatable")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first (it may register its own parts); repeatable",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     def config_command(name: str, func, help_text: str) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("config", metavar="CONFIG", help="YAML config file")
-        sub.add_argument("overrides", nargs="*", metavar="key.sub=value",
-                         help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru")
+        sub.add_argument(
+            "overrides",
+            nargs="*",
+            metavar="key.sub=value",
+            help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru",
+        )
         sub.set_defaults(command=func)
 
     config = commands.add_parser(
-        "config", help="Print the resolved config of CONFIG, or list the parts a config can name.",
+        "config",
+        help="Print the resolved config of CONFIG, or list the parts a config can name.",
         description="Print CONFIG (with overrides) as it resolves, every default filled in and every key "
         "checked as `s2s train` checks it; or list the registered parts of a kind with their options.",
     )
     config.add_argument("config", metavar="CONFIG", nargs="?", help="YAML config file")
     config.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override config values")
-    config.add_argument("--list", metavar="KIND", help=f"list the parts of KIND ({', '.join(_kinds())}) with their options")
-    config.add_argument("--markdown", action="store_true", help="print the reference of every section and part (docs/config.md)")
+    config.add_argument(
+        "--list", metavar="KIND", help=f"list the parts of KIND ({', '.join(_kinds())}) with their options"
+    )
+    config.add_argument(
+        "--markdown", action="store_true", help="print the reference of every section and part (docs/config.md)"
+    )
     config.set_defaults(command=cmd_config)
 
-    config_command("prepare", cmd_prepare,
-                   "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies.")
-    config_command("train", cmd_train,
-                   "Train the model of CONFIG; checkpoints, logs and TensorBoard go to train.output_dir.")
+    config_command(
+        "prepare", cmd_prepare, "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies."
+    )
+    config_command(
+        "train", cmd_train, "Train the model of CONFIG; checkpoints, logs and TensorBoard go to train.output_dir."
+    )
 
     predict = commands.add_parser(
-        "predict", help="Summarize a CSV, TSV, JSONL or text file (or stdin) with a checkpoint.",
+        "predict",
+        help="Summarize a CSV, TSV, JSONL or text file (or stdin) with a checkpoint.",
         description="Summarize each input with a trained checkpoint (or a baseline). CSV input "
         "(AutoMaster layout) gives a QID,Prediction CSV; other inputs give one summary per line.",
     )
     predict.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint, e.g. runs/x/best.pt")
-    predict.add_argument("--input", required=True, metavar="FILE", help="input file, or - for stdin (one text per line)")
+    predict.add_argument(
+        "--input", required=True, metavar="FILE", help="input file, or - for stdin (one text per line)"
+    )
     predict.add_argument("--output", metavar="FILE", help="where to write the summaries (default: stdout)")
-    predict.add_argument("--format", choices=["automaster", "tsv", "jsonl", "parallel", "text"],
-                         help="input format (default: from the extension: .csv, .tsv, .jsonl, else text)")
-    predict.add_argument("--baseline", choices=["lead"],
-                         help="no model: the first technician turn (AutoMaster) or the first sentence")
-    predict.add_argument("--search", choices=["beam", "greedy"], help="search (default: the checkpoint's predict.search)")
+    predict.add_argument(
+        "--format",
+        choices=["automaster", "tsv", "jsonl", "parallel", "text"],
+        help="input format (default: from the extension: .csv, .tsv, .jsonl, else text)",
+    )
+    predict.add_argument(
+        "--baseline", choices=["lead"], help="no model: the first technician turn (AutoMaster) or the first sentence"
+    )
+    predict.add_argument(
+        "--search", choices=["beam", "greedy"], help="search (default: the checkpoint's predict.search)"
+    )
     predict.add_argument("--beam-size", type=int, metavar="N")
     predict.add_argument("--batch-size", type=int, metavar="N", help="sentences per batch")
     predict.add_argument("--n-best", type=int, metavar="N", help=argparse.SUPPRESS)
@@ -191,17 +228,27 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--alpha", type=float, help="length penalty (Wu et al.)")
     predict.add_argument("--beta", type=float, help="coverage penalty")
     predict.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="block repeated n-grams")
-    predict.add_argument("--replace-unk", action="store_true", default=None,
-                         help="attention models: replace <unk> by the most-attended source word")
-    predict.add_argument("--plot-attention", metavar="DIR",
-                         help="write an attention heatmap PNG per input into DIR (needs s2s[plot])")
+    predict.add_argument(
+        "--replace-unk",
+        action="store_true",
+        default=None,
+        help="attention models: replace <unk> by the most-attended source word",
+    )
+    predict.add_argument(
+        "--plot-attention", metavar="DIR", help="write an attention heatmap PNG per input into DIR (needs s2s[plot])"
+    )
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    predict.add_argument("overrides", nargs="*", metavar="predict.key=value",
-                         help="other search options, e.g. predict.max_length_ratio=1.5")
+    predict.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="predict.key=value",
+        help="other search options, e.g. predict.max_length_ratio=1.5",
+    )
     predict.set_defaults(command=cmd_predict)
 
     evaluate = commands.add_parser(
-        "evaluate", help="ROUGE-1/2/L (word and character level) of predictions against references.",
+        "evaluate",
+        help="ROUGE-1/2/L (word and character level) of predictions against references.",
         description="Score predictions (QID,Prediction CSV or text) against references (AutoMaster "
         "CSV, matched by QID, or text, by line): ROUGE F1 averaged over examples, plus counts of "
         "empty outputs, <unk> and repeated trigrams. --bootstrap adds 95% confidence intervals; "
@@ -209,29 +256,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--predictions", required=True, metavar="FILE", help="the system's outputs (a)")
     evaluate.add_argument("--references", required=True, metavar="FILE")
-    evaluate.add_argument("--level", choices=["word", "char", "both"], default="both",
-                          help="word: jieba words; char: characters (default: both)")
-    evaluate.add_argument("--compare", metavar="FILE",
-                          help="a second system's outputs (b), matched like --predictions: prints both "
-                          "systems, a - b and the paired bootstrap p-value that a is better, per score")
-    evaluate.add_argument("--bootstrap", type=int, metavar="N",
-                          help="resample the examples N times for a 95%% percentile interval of every "
-                          "score (default: none; 1000 with --compare)")
-    evaluate.add_argument("--seed", type=int,
-                          help="seed of the resampling (default: a fixed one, printed with the figures)")
+    evaluate.add_argument(
+        "--level",
+        choices=["word", "char", "both"],
+        default="both",
+        help="word: jieba words; char: characters (default: both)",
+    )
+    evaluate.add_argument(
+        "--compare",
+        metavar="FILE",
+        help="a second system's outputs (b), matched like --predictions: prints both "
+        "systems, a - b and the paired bootstrap p-value that a is better, per score",
+    )
+    evaluate.add_argument(
+        "--bootstrap",
+        type=int,
+        metavar="N",
+        help="resample the examples N times for a 95%% percentile interval of every "
+        "score (default: none; 1000 with --compare)",
+    )
+    evaluate.add_argument(
+        "--seed", type=int, help="seed of the resampling (default: a fixed one, printed with the figures)"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON alone")
     evaluate.set_defaults(command=cmd_evaluate)
 
     serve = commands.add_parser(
-        "serve", help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
+        "serve",
+        help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
         description="Serve a checkpoint: a page with attention heatmaps, POST /summarize, GET /health.",
     )
     serve.add_argument("--checkpoint", required=True, metavar="CKPT")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    serve.add_argument("--examples", metavar="FILE",
-                       help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)")
+    serve.add_argument(
+        "--examples",
+        metavar="FILE",
+        help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)",
+    )
     serve.set_defaults(command=cmd_serve)
     return parser
 

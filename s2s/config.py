@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 
@@ -100,7 +101,9 @@ class TrainConfig:
 
     def validate(self, root: Any) -> None:
         if self.keep_best_by not in METRICS:
-            raise OptionError("keep_best_by", f"unknown metric {self.keep_best_by!r} (choices: {', '.join(METRICS.names())})")
+            raise OptionError(
+                "keep_best_by", f"unknown metric {self.keep_best_by!r} (choices: {', '.join(METRICS.names())})"
+            )
 
 
 @dataclass
@@ -147,8 +150,9 @@ class Config:
 # Keys the closed layout before s2s 0.2 accepted in these sections for every part. Where the
 # part now chosen does not take them (momentum for Adam, say), they are dropped with one warning.
 V1_KEYS: dict[str, frozenset[str]] = {
-    "data": frozenset({"source_fields", "target_field", "id_field", "field_separator", "source_column",
-                       "target_column", "clean"}),
+    "data": frozenset(
+        {"source_fields", "target_field", "id_field", "field_separator", "source_column", "target_column", "clean"}
+    ),
     "tokenizer": frozenset({"user_dict", "keep_ascii_words"}),
     "model.attention": frozenset({"hidden_size"}),
     "train.optimizer": frozenset({"betas", "eps", "weight_decay", "momentum", "initial_accumulator_value"}),
@@ -170,8 +174,9 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return _finish(layers, str(path))
 
 
-def from_dict(raw: Mapping[str, Any], source: str = "<dict>", changes: Mapping[str, Any] | None = None,
-              changes_source: str = "") -> Config:
+def from_dict(
+    raw: Mapping[str, Any], source: str = "<dict>", changes: Mapping[str, Any] | None = None, changes_source: str = ""
+) -> Config:
     """A ``Config`` from nested mappings (missing keys take their defaults), with ``changes``
     merged on top as a layer of their own (errors in them name ``changes_source``)."""
     layers = Layers(Config, legacy=V1_KEYS)
@@ -223,8 +228,14 @@ def validate(cfg: Config, where: str | Callable[[str], str] = "<config>") -> Non
     """Checks across sections (each part checks its own options as it is built)."""
     source = where if callable(where) else (lambda key: where)
     if not cfg.data.dev and cfg.data.dev_split == 0:
-        needs = [k for k, v in (("train.patience", cfg.train.patience),
-                                ("train.scheduler.type: plateau", cfg.train.scheduler.type == "plateau")) if v]
+        needs = [
+            k
+            for k, v in (
+                ("train.patience", cfg.train.patience),
+                ("train.scheduler.type: plateau", cfg.train.scheduler.type == "plateau"),
+            )
+            if v
+        ]
         if needs:
             key = needs[0].split(":")[0]
             raise ConfigError(f"{source(key)}: {', '.join(needs)} needs a dev set: set data.dev or data.dev_split")
@@ -243,8 +254,12 @@ def _finish(layers: Layers, source: str) -> Config:
     cfg = layers.build()
     validate(cfg, layers.where)
     if layers.ignored:
-        log.warning("%s: ignored %d option(s) that the chosen parts do not take (the layout before s2s 0.2 "
-                    "accepted them): %s", source, len(layers.ignored), ", ".join(layers.ignored))
+        log.warning(
+            "%s: ignored %d option(s) that the chosen parts do not take (the layout before s2s 0.2 accepted them): %s",
+            source,
+            len(layers.ignored),
+            ", ".join(layers.ignored),
+        )
     return cfg
 
 

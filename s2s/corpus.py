@@ -13,6 +13,7 @@ A cache file is one JSON header line, then the row ids (JSON), the distinct toke
 and the token ids and row offsets as raw int arrays: 4 bytes a token, and it loads without
 re-splitting or re-interning every token.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,11 +28,11 @@ import tempfile
 import time
 from array import array
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import jieba
 from tqdm import tqdm
@@ -85,9 +86,7 @@ class TokenizedCorpus:
         )
 
 
-def tokenize_file(
-    path: str | Path, cfg: Config, *, need_target: bool = True, progress: bool = True
-) -> TokenizedCorpus:
+def tokenize_file(path: str | Path, cfg: Config, *, need_target: bool = True, progress: bool = True) -> TokenizedCorpus:
     """Read ``path`` with ``cfg.data``, tokenize with ``cfg.tokenizer``, truncate; cached."""
     path = Path(path)
     fmt = resolve_format(path, cfg.data)
@@ -216,9 +215,7 @@ def _tokenize(path: Path, cfg: Config, need_target: bool, progress: bool) -> _Pa
     rows = ((ex.id, ex.source, ex.target) for ex in examples)
     head = list(islice(rows, MIN_ROWS_FOR_POOL))
     chunks = _chunked(chain(head, rows), CHUNK_ROWS)
-    chunk_tokenizer = _ChunkTokenizer(
-        build_tokenizer(cfg.tokenizer), cfg.data.max_source_len, cfg.data.max_target_len
-    )
+    chunk_tokenizer = _ChunkTokenizer(build_tokenizer(cfg.tokenizer), cfg.data.max_source_len, cfg.data.max_target_len)
     workers = cfg.data.num_workers or _cpu_count()
     builder = _Builder()
     with ExitStack() as stack:
@@ -230,9 +227,7 @@ def _tokenize(path: Path, cfg: Config, need_target: bool, progress: bool) -> _Pa
             results: Iterable[ChunkResult] = _bounded_imap(pool, _work, chunks, 4 * workers)
         else:
             results = map(chunk_tokenizer, chunks)
-        bar = stack.enter_context(
-            tqdm(desc=f"tokenizing {path.name}", unit=" rows", disable=not progress, leave=False)
-        )
+        bar = stack.enter_context(tqdm(desc=f"tokenizing {path.name}", unit=" rows", disable=not progress, leave=False))
         for result in results:
             builder.add(*result)
             bar.update(len(result[0]))
@@ -358,9 +353,7 @@ class _Packed:
         table = blobs["table"].decode().split("\n") if blobs["table"] else []
         if not len(sides[0].offsets) == len(sides[1].offsets) == len(ids) + 1:
             raise ValueError("row counts disagree")
-        return cls(
-            ids, table, sides[0], sides[1], header["has_targets"], CorpusStats(**header["stats"])
-        )
+        return cls(ids, table, sides[0], sides[1], header["has_targets"], CorpusStats(**header["stats"]))
 
 
 @contextmanager
@@ -384,9 +377,7 @@ class _Builder:
         self.table.default_factory = self.table.__len__  # a new token gets the next id
         self.packed = _Packed([], [], _Side(), _Side(), False, CorpusStats())
 
-    def add(
-        self, ids: list[str], sources: list[str], targets: list[str | None], truncated: list[int]
-    ) -> None:
+    def add(self, ids: list[str], sources: list[str], targets: list[str | None], truncated: list[int]) -> None:
         packed, table = self.packed, self.table
         packed.ids.extend(ids)
         for text in sources:

@@ -16,6 +16,7 @@ Two ways to run it over a target sequence, giving the same numbers where both ap
 
 The output layer always runs once, after the RNN, on the real (non-padding) positions only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -60,6 +61,7 @@ class DecoderState:
 
     def index_select(self, index: Tensor) -> DecoderState:
         """Rows ``index`` of the batch (beam search reorders hypotheses with this)."""
+
         def rows(t: Tensor | None, dim: int = 0) -> Tensor | None:
             return None if t is None else t.index_select(dim, index)
 
@@ -118,9 +120,7 @@ class AttentionDecoder(nn.Module):
             batch_first=True,
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
         )
-        self.attention = ATTENTIONS.build(
-            attention, query_size=hidden, key_size=key_size, coverage=cfg.coverage
-        )
+        self.attention = ATTENTIONS.build(attention, query_size=hidden, key_size=key_size, coverage=cfg.coverage)
         self.combine = nn.Linear(hidden + key_size, hidden, bias=False)
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = nn.Linear(hidden, vocab_size)
@@ -147,7 +147,9 @@ class AttentionDecoder(nn.Module):
         coverage_vector = memory.keys.new_zeros(batch, src_len) if coverage and self.has_coverage else None
         return DecoderState(rnn_state, feed, coverage_vector)
 
-    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState, fast_path: bool | None = None) -> DecoderOutput:
+    def forward(
+        self, tgt_in: Tensor, memory: Memory, state: DecoderState, fast_path: bool | None = None
+    ) -> DecoderOutput:
         """Teacher forcing: tgt_in (batch, tgt_len) target ids, starting with <s>.
 
         ``fast_path`` forces a path (tests compare them); by default the fast one when possible.
@@ -166,17 +168,16 @@ class AttentionDecoder(nn.Module):
         for x, gates in zip(inputs.unbind(1), known.unbind(1)):
             out, state = self._step(x, gates, rnn, memory, state)
             steps.append(out)
-        return DecoderOutput(
-            **{f.name: _cat_steps([getattr(s, f.name) for s in steps]) for f in fields(DecoderOutput)}
-        )
+        return DecoderOutput(**{f.name: _cat_steps([getattr(s, f.name) for s in steps]) for f in fields(DecoderOutput)})
 
     def step(self, inputs: Tensor, memory: Memory, state: DecoderState) -> tuple[DecoderOutput, DecoderState]:
         """One step: inputs (batch, emb), the embedded previous tokens."""
         rnn = RNNSteps(self.rnn, self.embeddings.size)
         return self._step(inputs, rnn.project_known(inputs), rnn, memory, state)
 
-    def _step(self, inputs: Tensor, known_gates: Tensor, rnn: RNNSteps, memory: Memory,
-              state: DecoderState) -> tuple[DecoderOutput, DecoderState]:
+    def _step(
+        self, inputs: Tensor, known_gates: Tensor, rnn: RNNSteps, memory: Memory, state: DecoderState
+    ) -> tuple[DecoderOutput, DecoderState]:
         """inputs (batch, emb); known_gates: their share of the RNN's input gates."""
         top, rnn_state = rnn.step(known_gates, state.feed if self.input_feeding else None, state.rnn)
         rnn_output = top.unsqueeze(1)  # (batch, 1, hidden)
@@ -227,15 +228,34 @@ class PointerGeneratorDecoder(AttentionDecoder):
 
     copies = True
 
-    def __init__(self, cfg: RNNDecoderOptions, *, attention: PartOptions, embeddings: Embeddings, key_size: int,
-                 vocab_size: int, tie_output: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: RNNDecoderOptions,
+        *,
+        attention: PartOptions,
+        embeddings: Embeddings,
+        key_size: int,
+        vocab_size: int,
+        tie_output: bool = False,
+    ) -> None:
         super().__init__(
-            cfg, attention=attention, embeddings=embeddings, key_size=key_size,
-            vocab_size=vocab_size, tie_output=tie_output,
+            cfg,
+            attention=attention,
+            embeddings=embeddings,
+            key_size=key_size,
+            vocab_size=vocab_size,
+            tie_output=tie_output,
         )
         self.switch = nn.Linear(key_size + cfg.hidden_size + embeddings.size, 1)
 
-    def _output(self, inputs: Tensor, rnn_output: Tensor, context: Tensor, attention: Tensor, coverage_loss: Tensor | None = None) -> DecoderOutput:
+    def _output(
+        self,
+        inputs: Tensor,
+        rnn_output: Tensor,
+        context: Tensor,
+        attention: Tensor,
+        coverage_loss: Tensor | None = None,
+    ) -> DecoderOutput:
         out = super()._output(inputs, rnn_output, context, attention, coverage_loss)
         out.p_gen = torch.sigmoid(self.switch(torch.cat([context, rnn_output, inputs], dim=-1)))
         return out
@@ -259,7 +279,9 @@ class PointerGeneratorDecoder(AttentionDecoder):
         )
         return torch.log(probs + EPS).view(batch, tgt_len, -1)
 
-    def token_loss(self, out: DecoderOutput, memory: Memory, target: Tensor, mask: Tensor, label_smoothing: float) -> Tensor:
+    def token_loss(
+        self, out: DecoderOutput, memory: Memory, target: Tensor, mask: Tensor, label_smoothing: float
+    ) -> Tensor:
         """target holds extended ids: copied source words are scored by their copy probability."""
         rows = mask.nonzero(as_tuple=True)[0]  # (n_tokens,) batch row of each real token
         probs = self._final_probs(

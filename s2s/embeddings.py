@@ -1,4 +1,5 @@
 """Token embeddings, optionally initialised from a word2vec/GloVe text file."""
+
 from __future__ import annotations
 
 import logging

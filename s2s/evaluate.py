@@ -10,6 +10,7 @@ interval, and :func:`compare` tests one system against another with the paired b
 (Koehn 2004); see :mod:`s2s.significance`. Texts are segmented and scored once: resampling
 averages the per-example scores.
 """
+
 from __future__ import annotations
 
 import csv
@@ -65,24 +66,29 @@ def _read_csv(path: Path, role: str, column: str, layout: str) -> list[Entry]:
             header = next(reader, None)
             if header is None or "QID" not in header or column not in header:
                 found = ",".join(header) if header else "nothing"
-                raise DataError(f"{path}:1: {role} CSV needs a header with QID and {column} "
-                                f"columns ({layout}); found {found}")
+                raise DataError(
+                    f"{path}:1: {role} CSV needs a header with QID and {column} columns ({layout}); found {found}"
+                )
             qid, text = header.index("QID"), header.index(column)
             entries = []
             start = reader.line_num + 1
             for fields in reader:
                 if fields:  # blank lines are skipped
                     if len(fields) != len(header):
-                        raise DataError(f"{path}:{start}: row has {len(fields)} fields but the "
-                                        f"header has {len(header)}; the row is cut off or badly "
-                                        f"quoted, and a {role} file must be whole: fix or remove "
-                                        "the row")
+                        raise DataError(
+                            f"{path}:{start}: row has {len(fields)} fields but the "
+                            f"header has {len(header)}; the row is cut off or badly "
+                            f"quoted, and a {role} file must be whole: fix or remove "
+                            "the row"
+                        )
                     entries.append(Entry(fields[qid], fields[text], start))
                 start = reader.line_num + 1
         except csv.Error as e:
-            raise DataError(f"{path}:{start}: malformed CSV row ({e}); the row is cut off or "
-                            f"badly quoted, and a {role} file must be whole: fix or remove "
-                            "the row") from None
+            raise DataError(
+                f"{path}:{start}: malformed CSV row ({e}); the row is cut off or "
+                f"badly quoted, and a {role} file must be whole: fix or remove "
+                "the row"
+            ) from None
     return entries
 
 
@@ -126,14 +132,15 @@ def _by_qid(entries: list[Entry], path: Path) -> dict[str, Entry]:
     for entry in entries:
         assert entry.qid is not None
         if entry.qid in index:
-            raise DataError(f"{path}:{entry.line}: QID {entry.qid} was already given on line "
-                            f"{index[entry.qid].line}; QIDs must be unique")
+            raise DataError(
+                f"{path}:{entry.line}: QID {entry.qid} was already given on line "
+                f"{index[entry.qid].line}; QIDs must be unique"
+            )
         index[entry.qid] = entry
     return index
 
 
-def _match_by_qid(predictions: list[Entry], references: list[Entry],
-                  pred_path: Path, ref_path: Path) -> list[str]:
+def _match_by_qid(predictions: list[Entry], references: list[Entry], pred_path: Path, ref_path: Path) -> list[str]:
     """Prediction texts in reference order; QIDs must be the same set on both sides."""
     by_qid = _by_qid(predictions, pred_path)
     wanted = _by_qid(references, ref_path)
@@ -141,27 +148,27 @@ def _match_by_qid(predictions: list[Entry], references: list[Entry],
     missing = [qid for qid in wanted if qid not in by_qid]
     problems = []
     if unknown:
-        problems.append(f"{len(unknown)} QIDs in predictions are not in references: "
-                        f"{_listed(unknown)}")
+        problems.append(f"{len(unknown)} QIDs in predictions are not in references: {_listed(unknown)}")
     if missing:
-        problems.append(f"{len(missing)} QIDs in references have no prediction: "
-                        f"{_listed(missing)}")
+        problems.append(f"{len(missing)} QIDs in references have no prediction: {_listed(missing)}")
     if problems:
-        raise DataError(f"{pred_path} vs {ref_path}: {'; '.join(problems)}; predict on the "
-                        "file whose references you evaluate against")
+        raise DataError(
+            f"{pred_path} vs {ref_path}: {'; '.join(problems)}; predict on the "
+            "file whose references you evaluate against"
+        )
     return [by_qid[qid].text for qid in wanted]
 
 
-def _match_by_position(predictions: list[Entry], references: list[Entry],
-                       pred_path: Path, ref_path: Path) -> list[str]:
+def _match_by_position(predictions: list[Entry], references: list[Entry], pred_path: Path, ref_path: Path) -> list[str]:
     """Prediction texts as given; the counts must agree."""
     if len(predictions) != len(references):
-        longer, path = ((predictions, pred_path) if len(predictions) > len(references)
-                        else (references, ref_path))
-        extra = [str(entry.line) for entry in longer[min(len(predictions), len(references)):]]
-        raise DataError(f"{pred_path} has {len(predictions)} predictions but {ref_path} has "
-                        f"{len(references)} references; unmatched in {path}: lines "
-                        f"{_listed(extra)}; give one prediction per reference, in order")
+        longer, path = (predictions, pred_path) if len(predictions) > len(references) else (references, ref_path)
+        extra = [str(entry.line) for entry in longer[min(len(predictions), len(references)) :]]
+        raise DataError(
+            f"{pred_path} has {len(predictions)} predictions but {ref_path} has "
+            f"{len(references)} references; unmatched in {path}: lines "
+            f"{_listed(extra)}; give one prediction per reference, in order"
+        )
     return [entry.text for entry in predictions]
 
 
@@ -179,8 +186,11 @@ def _levels(level: str) -> tuple[str, ...]:
 
 def _f1_columns(examples: Mapping[str, Sequence[RougeScores]]) -> dict[tuple[str, str], list[float]]:
     """Per-example F1 keyed by (level, ROUGE name)."""
-    return {(level, name): [scores[name]["f"] for scores in per_example]
-            for level, per_example in examples.items() for name in ROUGE_NAMES}
+    return {
+        (level, name): [scores[name]["f"] for scores in per_example]
+        for level, per_example in examples.items()
+        for name in ROUGE_NAMES
+    }
 
 
 def _add_intervals(result: dict[str, Any], means: Mapping[tuple[str, str], Sequence[float]]) -> None:
@@ -193,8 +203,9 @@ def _bootstrap_info(samples: int, seed: int) -> dict[str, Any]:
     return {"samples": samples, "seed": seed, "confidence": CONFIDENCE, "interval": "percentile"}
 
 
-def evaluate(predictions_path: str | Path, references_path: str | Path, level: str = "both",
-             bootstrap: int = 0, seed: int = SEED) -> dict[str, Any]:
+def evaluate(
+    predictions_path: str | Path, references_path: str | Path, level: str = "both", bootstrap: int = 0, seed: int = SEED
+) -> dict[str, Any]:
     """ROUGE of a predictions file against a references file, plus decoding quality guards.
 
     Returns ``{"count": N, <level>: {"rouge-1": {"p", "r", "f"}, "rouge-2": .., "rouge-l": ..},
@@ -216,8 +227,14 @@ def evaluate(predictions_path: str | Path, references_path: str | Path, level: s
     return result
 
 
-def compare(predictions_path: str | Path, compare_path: str | Path, references_path: str | Path,
-            level: str = "both", bootstrap: int = COMPARE_SAMPLES, seed: int = SEED) -> dict[str, Any]:
+def compare(
+    predictions_path: str | Path,
+    compare_path: str | Path,
+    references_path: str | Path,
+    level: str = "both",
+    bootstrap: int = COMPARE_SAMPLES,
+    seed: int = SEED,
+) -> dict[str, Any]:
     """Paired bootstrap test of system a (``predictions_path``) against system b (``compare_path``).
 
     Each system is matched to the references as in :func:`evaluate` and resampled with the
@@ -230,8 +247,7 @@ def compare(predictions_path: str | Path, compare_path: str | Path, references_p
     """
     levels = _levels(level)
     if bootstrap < 1:
-        raise ConfigError(f"--bootstrap {bootstrap}: --compare needs at least 1 resample (default "
-                          f"{COMPARE_SAMPLES})")
+        raise ConfigError(f"--bootstrap {bootstrap}: --compare needs at least 1 resample (default {COMPARE_SAMPLES})")
     paths = {"a": Path(predictions_path), "b": Path(compare_path)}
     ref_path = Path(references_path)
     entries = {system: read_predictions(path) for system, path in paths.items()}
@@ -244,12 +260,22 @@ def compare(predictions_path: str | Path, compare_path: str | Path, references_p
         means[system] = resampled_means(_f1_columns(examples), bootstrap, seed)
         _add_intervals(results[system], means[system])
     difference = {lvl: {name: _difference(results, means, lvl, name) for name in ROUGE_NAMES} for lvl in levels}
-    return {"count": len(references), "predictions": str(paths["a"]), "compare": str(paths["b"]),
-            "bootstrap": _bootstrap_info(bootstrap, seed), **results, "difference": difference}
+    return {
+        "count": len(references),
+        "predictions": str(paths["a"]),
+        "compare": str(paths["b"]),
+        "bootstrap": _bootstrap_info(bootstrap, seed),
+        **results,
+        "difference": difference,
+    }
 
 
-def _difference(results: Mapping[str, dict[str, Any]], means: Mapping[str, Mapping[tuple[str, str], Sequence[float]]],
-                level: str, name: str) -> dict[str, Any]:
+def _difference(
+    results: Mapping[str, dict[str, Any]],
+    means: Mapping[str, Mapping[tuple[str, str], Sequence[float]]],
+    level: str,
+    name: str,
+) -> dict[str, Any]:
     """a - b of one F1, the p-values of the paired test both ways, and the verdict."""
     a, b = means["a"][level, name], means["b"][level, name]
     p, p_reverse = paired_p_value(a, b), paired_p_value(b, a)
@@ -268,14 +294,18 @@ def _cell(score: Score) -> str:
 
 
 def _bootstrap_line(info: Mapping[str, Any]) -> str:
-    return (f"{100 * info['confidence']:g}% {info['interval']} bootstrap intervals "
-            f"({info['samples']:,} resamples, seed {info['seed']})")
+    return (
+        f"{100 * info['confidence']:g}% {info['interval']} bootstrap intervals "
+        f"({info['samples']:,} resamples, seed {info['seed']})"
+    )
 
 
 def _guards_line(g: Mapping[str, Any]) -> str:
     repeats = ", ".join(f"{100 * rate:.2f}% ({level})" for level, rate in g["repeated_trigrams"].items())
-    return (f"{g['empty']} empty, {g['unk_outputs']} with <unk> ({g['unk_tokens']} <unk> in all), "
-            f"repeated trigrams {repeats}")
+    return (
+        f"{g['empty']} empty, {g['unk_outputs']} with <unk> ({g['unk_tokens']} <unk> in all), "
+        f"repeated trigrams {repeats}"
+    )
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -298,13 +328,16 @@ def format_comparison(result: dict[str, Any]) -> str:
     """:func:`compare`'s table: per level and score, both systems, a - b, p and the verdict."""
     title = f"ROUGE F1 (%) over {result['count']:,} examples; a: {result['predictions']}, b: {result['compare']}"
     test = "p: the p-value that a is better than b (paired bootstrap: resamples in which a is not better)"
-    lines = [title, f"{_bootstrap_line(result['bootstrap'])}; {test}",
-             f"level  score    {'a':<22}  {'b':<22}  {'a - b':>6}  {'p':>5}  verdict"]
+    lines = [
+        title,
+        f"{_bootstrap_line(result['bootstrap'])}; {test}",
+        f"level  score    {'a':<22}  {'b':<22}  {'a - b':>6}  {'p':>5}  verdict",
+    ]
     for level, differences in result["difference"].items():
         for name, d in differences.items():
             a, b = _cell(result["a"][level][name]), _cell(result["b"][level][name])
-            lines.append(f"{level:<5}  {name.upper():<7}  {a:<22}  {b:<22}  {100 * d['f']:+6.2f}  "
-                         f"{d['p']:5.3f}  {d['verdict']}")
-    lines += [f"guards a: {_guards_line(result['a']['guards'])}",
-              f"guards b: {_guards_line(result['b']['guards'])}"]
+            lines.append(
+                f"{level:<5}  {name.upper():<7}  {a:<22}  {b:<22}  {100 * d['f']:+6.2f}  {d['p']:5.3f}  {d['verdict']}"
+            )
+    lines += [f"guards a: {_guards_line(result['a']['guards'])}", f"guards b: {_guards_line(result['b']['guards'])}"]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """Optional dependencies (``pip install 's2s[EXTRA]'``), imported only by the feature that needs them."""
+
 from __future__ import annotations
 
 import importlib

@@ -25,16 +25,15 @@ one:
 Weights are the module's own, so a sequence run through ``rnn(...)`` in one call and step by
 step here gives the same numbers.
 """
-from __future__ import annotations
 
-from typing import Union
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 # An RNN's state: h, or (h, c) for an LSTM; each (num_layers * num_directions, batch, hidden).
-RNNState = Union[Tensor, tuple[Tensor, Tensor]]
+RNNState = Tensor | tuple[Tensor, Tensor]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +116,7 @@ def _reversal_index(lengths: list[int], src_len: int, device: torch.device) -> T
 # The decoder: one step at a time with the module's weights
 # ---------------------------------------------------------------------------------------------
 
+
 class RNNSteps:
     """Steps through ``rnn`` (batch-first ``nn.LSTM`` or ``nn.GRU``); create one per sequence,
     so that it sees the current weights."""
@@ -150,12 +150,16 @@ class RNNSteps:
             else:
                 below = F.dropout(new_h[-1], self.dropout, training=self.dropout > 0)
                 b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
-                input_gates = F.linear(below, w_ih, b_ih + getattr(self.rnn, f"bias_hh_l{layer}") if self.is_lstm else b_ih)
+                input_gates = F.linear(
+                    below, w_ih, b_ih + getattr(self.rnn, f"bias_hh_l{layer}") if self.is_lstm else b_ih
+                )
             if self.is_lstm:
                 hidden, cell = lstm_cell(torch.addmm(input_gates, h[layer], w_hh.t()), c[layer])
                 new_c.append(cell)
             else:
-                hidden = gru_cell(input_gates, F.linear(h[layer], w_hh, getattr(self.rnn, f"bias_hh_l{layer}")), h[layer])
+                hidden = gru_cell(
+                    input_gates, F.linear(h[layer], w_hh, getattr(self.rnn, f"bias_hh_l{layer}")), h[layer]
+                )
             new_h.append(hidden)
         h = torch.stack(new_h)
         return new_h[-1], ((h, torch.stack(new_c)) if self.is_lstm else h)

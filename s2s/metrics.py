@@ -14,6 +14,7 @@ the average of the per-example scores. An empty prediction or reference scores 0
 Minimum Bayes risk selection (:func:`mbr_select`) picks, among candidate outputs of one input,
 the one with the highest expected ROUGE-L F1 against the other candidates.
 """
+
 from __future__ import annotations
 
 import functools
@@ -146,9 +147,7 @@ def corpus_rouge(predictions: Sequence[Tokens], references: Sequence[Tokens]) ->
     return mean_rouge(example_rouges(predictions, references))
 
 
-def rouge(
-    predictions: Sequence[str], references: Sequence[str], level: str = "char"
-) -> RougeScores:
+def rouge(predictions: Sequence[str], references: Sequence[str], level: str = "char") -> RougeScores:
     """ROUGE-1/2/L of raw-text ``predictions`` against ``references`` at ``level``."""
     return corpus_rouge(segment(predictions, level), segment(references, level))
 
@@ -168,9 +167,7 @@ def repeated_ngram_rate(outputs: Sequence[Tokens], n: int = 3) -> float:
     return repeated / total if total else 0.0
 
 
-def guards(
-    predictions: Sequence[str], segmented: Mapping[str, Sequence[Tokens]]
-) -> dict[str, Any]:
+def guards(predictions: Sequence[str], segmented: Mapping[str, Sequence[Tokens]]) -> dict[str, Any]:
     """Counts of the classic decoding failures in raw-text ``predictions``.
 
     ``empty``: outputs with no non-whitespace character; ``unk_outputs``: outputs containing
@@ -301,7 +298,13 @@ def _register(metric: Metric) -> None:
 
 
 for _name in ROUGE_NAMES:
-    _register(Metric(_name, False, lambda result, name=_name: result["scores"]["char"][name]["f"],
-                     f"{_name.upper()} F1 of greedy dev decodes, on characters"))
+    _register(
+        Metric(
+            _name,
+            False,
+            lambda result, name=_name: result["scores"]["char"][name]["f"],
+            f"{_name.upper()} F1 of greedy dev decodes, on characters",
+        )
+    )
 _register(Metric("loss", True, lambda result: result["loss"], "dev loss per target token (teacher forcing)"))
 _register(Metric("ppl", True, lambda result: result["ppl"], "dev perplexity (teacher forcing)"))

@@ -12,8 +12,9 @@ Memory and state are the family's own types; search only asks them for ``index_s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 

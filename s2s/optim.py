@@ -4,11 +4,13 @@ Every schedule is a torch scheduler; the LambdaLR ones multiply optimizer.lr by 
 the number of updates done. All but ``plateau`` step after every optimizer update;
 ``plateau`` steps after every evaluation, on the validation metric.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch.optim import Optimizer
@@ -51,13 +53,17 @@ class AdagradOptions(OptimizerOptions):
 @OPTIMIZERS.register("adam", options=AdamOptions)
 def adam(cfg: AdamOptions, params: Params) -> Optimizer:
     """Adam (Kingma and Ba 2015)."""
-    return _fused(torch.optim.Adam, params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return _fused(
+        torch.optim.Adam, params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
 
 
 @OPTIMIZERS.register("adamw", options=AdamOptions)
 def adamw(cfg: AdamOptions, params: Params) -> Optimizer:
     """Adam with decoupled weight decay (Loshchilov and Hutter 2019)."""
-    return _fused(torch.optim.AdamW, params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return _fused(
+        torch.optim.AdamW, params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
 
 
 @OPTIMIZERS.register("sgd", options=SGDOptions)
@@ -70,8 +76,12 @@ def sgd(cfg: SGDOptions, params: Params) -> Optimizer:
 def adagrad(cfg: AdagradOptions, params: Params) -> Optimizer:
     """Adagrad with an initial accumulator of 0.1, as See et al. (2017) train the pointer-generator."""
     return _fused(
-        torch.optim.Adagrad, params, lr=cfg.lr, initial_accumulator_value=cfg.initial_accumulator_value,
-        eps=cfg.eps, weight_decay=cfg.weight_decay,
+        torch.optim.Adagrad,
+        params,
+        lr=cfg.lr,
+        initial_accumulator_value=cfg.initial_accumulator_value,
+        eps=cfg.eps,
+        weight_decay=cfg.weight_decay,
     )
 
 

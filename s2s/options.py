@@ -32,8 +32,9 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from s2s.errors import ConfigError
 
@@ -69,7 +70,9 @@ class Range:
 
     def __str__(self) -> str:
         if self.min is not None and self.max is not None:
-            return f"in {'(' if self.min_open else '['}{_num(self.min)}, {_num(self.max)}{')' if self.max_open else ']'}"
+            return (
+                f"in {'(' if self.min_open else '['}{_num(self.min)}, {_num(self.max)}{')' if self.max_open else ']'}"
+            )
         if self.min is not None:
             return f"{'greater than' if self.min_open else 'at least'} {_num(self.min)}"
         return f"{'less than' if self.max_open else 'at most'} {_num(self.max)}"

@@ -1,12 +1,14 @@
 """Attention heatmaps: image tensors for TensorBoard (no plotting library needed), and PNGs
 labelled with the words (``s2s predict --plot-attention DIR``; needs Pillow: ``s2s[plot]``)."""
+
 from __future__ import annotations
 
 import functools
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,9 +18,7 @@ from s2s.extras import require
 log = logging.getLogger(__name__)
 
 # viridis at 0, 0.25, 0.5, 0.75, 1
-_ANCHORS = torch.tensor(
-    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=torch.float
-)
+_ANCHORS = torch.tensor([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=torch.float)
 
 
 def colorize(values: Tensor) -> Tensor:
@@ -49,12 +49,29 @@ def attention_image(attention: Tensor, p_gen: Tensor | None = None, max_side: in
 
 FONT_ENV = "S2S_FONT"  # a font file to label heatmaps with; else a known CJK font is looked for
 _CJK_FONTS = (  # file names, preferred first: Debian/Ubuntu packages, then macOS and Windows fonts
-    "NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf", "NotoSerifCJK-Regular.ttc", "wqy-microhei.ttc",
-    "wqy-zenhei.ttc", "DroidSansFallbackFull.ttf", "SourceHanSansSC-Regular.otf", "PingFang.ttc",
-    "Hiragino Sans GB.ttc", "STHeiti Light.ttc", "msyh.ttc", "simhei.ttf", "simsun.ttc",
+    "NotoSansCJK-Regular.ttc",
+    "NotoSansCJKsc-Regular.otf",
+    "NotoSerifCJK-Regular.ttc",
+    "wqy-microhei.ttc",
+    "wqy-zenhei.ttc",
+    "DroidSansFallbackFull.ttf",
+    "SourceHanSansSC-Regular.otf",
+    "PingFang.ttc",
+    "Hiragino Sans GB.ttc",
+    "STHeiti Light.ttc",
+    "msyh.ttc",
+    "simhei.ttf",
+    "simsun.ttc",
 )
-_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
-              "/System/Library/Fonts", "/Library/Fonts", "C:/Windows/Fonts")
+_FONT_DIRS = (
+    "/usr/share/fonts",
+    "/usr/local/share/fonts",
+    "~/.local/share/fonts",
+    "~/.fonts",
+    "/System/Library/Fonts",
+    "/Library/Fonts",
+    "C:/Windows/Fonts",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,13 +80,24 @@ def find_cjk_font() -> Path | None:
     if os.environ.get(FONT_ENV):
         return Path(os.environ[FONT_ENV])
     rank = {name.lower(): i for i, name in enumerate(_CJK_FONTS)}
-    found = [path for folder in map(Path, _FONT_DIRS) if folder.expanduser().is_dir()
-             for path in folder.expanduser().rglob("*") if path.name.lower() in rank]
+    found = [
+        path
+        for folder in map(Path, _FONT_DIRS)
+        if folder.expanduser().is_dir()
+        for path in folder.expanduser().rglob("*")
+        if path.name.lower() in rank
+    ]
     return min(found, key=lambda path: rank[path.name.lower()], default=None)
 
 
-def save_attention_png(path: str | Path, attention: Tensor, output_tokens: Sequence[str],
-                       source_tokens: Sequence[str], p_gen: Tensor | None = None, cell: int = 16) -> Path:
+def save_attention_png(
+    path: str | Path,
+    attention: Tensor,
+    output_tokens: Sequence[str],
+    source_tokens: Sequence[str],
+    p_gen: Tensor | None = None,
+    cell: int = 16,
+) -> Path:
     """Write attention (out_len, src_len) as a PNG: ``cell`` pixels a square, output words label
     the rows, source words the columns; with p_gen (out_len,), a column apart shows how much each
     word was copied (1 - p_gen). Words need a font that has them: without one (no CJK font for
@@ -90,8 +118,11 @@ def save_attention_png(path: str | Path, attention: Tensor, output_tokens: Seque
         row_labels = _label_strip(output_tokens, cell, font)
         column_labels = _label_strip(column_words, cell, font).rotate(90, expand=True)  # read upwards
         margin = cell // 2
-        image = Image.new("RGB", (margin * 2 + row_labels.width + grid.width,
-                                  margin * 2 + column_labels.height + grid.height), "white")
+        image = Image.new(
+            "RGB",
+            (margin * 2 + row_labels.width + grid.width, margin * 2 + column_labels.height + grid.height),
+            "white",
+        )
         image.paste(row_labels, (margin, margin + column_labels.height))
         image.paste(column_labels, (margin + row_labels.width, margin))
         image.paste(grid, (margin + row_labels.width, margin + column_labels.height))
@@ -126,11 +157,13 @@ def _label_font(words: Sequence[str], size: int) -> Any | None:
             return None
     if all(word.isascii() for word in words):
         return ImageFont.load_default(size)
-    _warn_once(f"no CJK font found: heatmaps without word labels (install fonts-noto-cjk or fonts-wqy-zenhei, "
-               f"or set {FONT_ENV} to a font file)")
+    _warn_once(
+        f"no CJK font found: heatmaps without word labels (install fonts-noto-cjk or fonts-wqy-zenhei, "
+        f"or set {FONT_ENV} to a font file)"
+    )
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_once(message: str) -> None:
     log.warning(message)

@@ -16,9 +16,10 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -58,8 +59,15 @@ class Summarizer:
     ``coverage``: decode with the model's coverage (on when training ended with it on).
     """
 
-    def __init__(self, model: Seq2SeqModel, cfg: Config, src_vocab: Vocabulary, tgt_vocab: Vocabulary,
-                 device: torch.device, coverage: bool = False) -> None:
+    def __init__(
+        self,
+        model: Seq2SeqModel,
+        cfg: Config,
+        src_vocab: Vocabulary,
+        tgt_vocab: Vocabulary,
+        device: torch.device,
+        coverage: bool = False,
+    ) -> None:
         self.model, self.cfg, self.device = model.to(device).eval(), cfg, device
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.coverage = coverage
@@ -72,14 +80,21 @@ class Summarizer:
         tune_cpu()
         ckpt = Checkpoint.load(checkpoint)
         model = ckpt.build_model(checkpoint)
-        return cls(model, ckpt.config, Vocabulary(ckpt.src_vocab), Vocabulary(ckpt.tgt_vocab), pick_device(device),
-                   coverage=ckpt.progress.coverage_on)
+        return cls(
+            model,
+            ckpt.config,
+            Vocabulary(ckpt.src_vocab),
+            Vocabulary(ckpt.tgt_vocab),
+            pick_device(device),
+            coverage=ckpt.progress.coverage_on,
+        )
 
     def options(self, **changes: Any) -> PredictConfig:
         """The checkpoint's search options (``predict``) with ``changes``, checked: unknown names,
         wrong types, out-of-range values and unknown searches raise ``ConfigError``."""
-        cfg = from_dict(to_dict(self.cfg), source="checkpoint", changes={"predict": changes},
-                        changes_source="search options")
+        cfg = from_dict(
+            to_dict(self.cfg), source="checkpoint", changes={"predict": changes}, changes_source="search options"
+        )
         return cfg.predict
 
     def source_text(self, item: str | Mapping[str, str]) -> str:
@@ -95,8 +110,13 @@ class Summarizer:
         """Summaries of raw inputs; ``options`` override search options (beam_size=...)."""
         return [s.text for s in self.summaries(texts, self.options(**options))]
 
-    def summaries(self, texts: Sequence[str | Mapping[str, str]], options: PredictConfig | None = None,
-                  return_attention: bool = False, progress: bool = False) -> list[Summary]:
+    def summaries(
+        self,
+        texts: Sequence[str | Mapping[str, str]],
+        options: PredictConfig | None = None,
+        return_attention: bool = False,
+        progress: bool = False,
+    ) -> list[Summary]:
         """Like ``summarize``, with tokens, scores and (if asked) attention and p_gen. A bare string
         is one input."""
         sources = [self.tokenize(t) for t in ([texts] if isinstance(texts, str) else texts)]
@@ -106,14 +126,22 @@ class Summarizer:
             sources = [s[:limit] for s in sources]
         return self.decode(sources, options or self.options(), return_attention, progress)
 
-    def decode(self, sources: list[list[str]], options: PredictConfig,
-               return_attention: bool = False, progress: bool = False) -> list[Summary]:
+    def decode(
+        self, sources: list[list[str]], options: PredictConfig, return_attention: bool = False, progress: bool = False
+    ) -> list[Summary]:
         """Summaries of tokenized sources: batched by length, returned in input order."""
         corpus = TokenizedCorpus("input", [str(i) for i in range(len(sources))], sources, None)
         examples = encode_corpus(corpus, self.src_vocab, self.tgt_vocab)
         replace_unk = options.replace_unk and not self.model.copies
-        hypotheses = search_examples(self.model, examples, options, device=self.device, progress=progress,
-                                     return_attention=return_attention or replace_unk, coverage=self.coverage)
+        hypotheses = search_examples(
+            self.model,
+            examples,
+            options,
+            device=self.device,
+            progress=progress,
+            return_attention=return_attention or replace_unk,
+            coverage=self.coverage,
+        )
         results = []
         for source, example, hyps in zip(sources, examples, hypotheses):
             best, source = hyps[0], source or [UNK]
@@ -172,8 +200,13 @@ def predict_file(
             _plot_attention(Path(plot_attention), ids, summaries)
     _write(reader, ids, texts, output_path)
     seconds = time.perf_counter() - start
-    log.info("%d summaries in %.1f s (%.1f sents/s) -> %s", len(texts), seconds,
-             len(texts) / max(seconds, 1e-9), output_path or "stdout")
+    log.info(
+        "%d summaries in %.1f s (%.1f sents/s) -> %s",
+        len(texts),
+        seconds,
+        len(texts) / max(seconds, 1e-9),
+        output_path or "stdout",
+    )
     return len(texts)
 
 
@@ -188,7 +221,9 @@ def _plot_attention(folder: Path, ids: list[str], summaries: list[Summary]) -> N
     folder.mkdir(parents=True, exist_ok=True)
     for id_, summary in zip(ids, summaries):
         name = re.sub(r"[^\w.-]", "_", id_).lstrip(".") or "input"
-        save_attention_png(folder / f"{name}.png", summary.attention, summary.tokens, summary.source_tokens, summary.p_gen)
+        save_attention_png(
+            folder / f"{name}.png", summary.attention, summary.tokens, summary.source_tokens, summary.p_gen
+        )
     log.info("%d attention heatmaps written to %s", len(summaries), folder)
 
 
@@ -211,8 +246,12 @@ def _replace_unk(words: list[str], attention: Tensor, source: list[str]) -> list
 
 def _warn_truncated(count: int, cfg: Config) -> None:
     if count:
-        log.warning("%d input%s longer than data.max_source_len=%d tokens truncated",
-                    count, "s" if count > 1 else "", cfg.data.max_source_len)
+        log.warning(
+            "%d input%s longer than data.max_source_len=%d tokens truncated",
+            count,
+            "s" if count > 1 else "",
+            cfg.data.max_source_len,
+        )
 
 
 def _write(reader: Reader, ids: list[str], texts: list[str], output_path: str | Path | None) -> None:

@@ -6,6 +6,7 @@
 What ``s2s prepare CONFIG`` and the trainer call. Tokenization is cached (see ``corpus``), so a
 second call is fast; vocabularies come from the training split only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,9 +67,7 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
     return PreparedData(train, dev, test, src_vocab, tgt_vocab)
 
 
-def split_dev(
-    corpus: TokenizedCorpus, size: float, seed: int
-) -> tuple[TokenizedCorpus, TokenizedCorpus]:
+def split_dev(corpus: TokenizedCorpus, size: float, seed: int) -> tuple[TokenizedCorpus, TokenizedCorpus]:
     """(train, dev): ``size`` rows (a fraction < 1 of them, or a count) chosen with ``seed``.
 
     Both keep the file's order. The same corpus, size and seed give the same split.

@@ -17,9 +17,10 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator, Mapping, Sequence
+from typing import IO
 
 from s2s.config import DataConfig
 from s2s.errors import DataError
@@ -103,7 +104,9 @@ def read_examples(
 
 def open_reader(cfg: DataConfig, path: str | Path | None = None) -> Reader:
     """The reader for ``path`` (its options: ``cfg``'s, as far as that reader has them)."""
-    name = resolve_format(Path(path), cfg) if path is not None else cfg.format or implied_format(cfg.train) or "automaster"
+    name = (
+        resolve_format(Path(path), cfg) if path is not None else cfg.format or implied_format(cfg.train) or "automaster"
+    )
     wanted = READERS.options_type(name)
     return READERS.build(cfg if isinstance(cfg, wanted) and cfg.format == name else retype(cfg, READERS, name))
 
@@ -175,7 +178,7 @@ def read_lines(path: Path) -> Iterator[str]:
             except UnicodeDecodeError as err:
                 raise DataError(
                     f"{path}:{number}: not UTF-8 (byte offset {offset + err.start}: "
-                    f"{raw[err.start:err.start + 4]!r}); re-save the file as UTF-8"
+                    f"{raw[err.start : err.start + 4]!r}); re-save the file as UTF-8"
                 ) from None
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
@@ -227,7 +230,9 @@ class Reader:
             return item
         unknown = sorted(set(item) - {"text"})
         if unknown or "text" not in item:
-            raise DataError(f"expected a text (a string or {{'text': ...}}), got the fields {', '.join(map(repr, item))}")
+            raise DataError(
+                f"expected a text (a string or {{'text': ...}}), got the fields {', '.join(map(repr, item))}"
+            )
         return item["text"]
 
     def lead(self, example: Example) -> str:
@@ -370,7 +375,8 @@ class FieldsReader(Reader):
         unknown = [key for key in item if str(key).lower() not in wanted]
         if unknown:
             raise DataError(
-                f"unknown field {', '.join(map(repr, unknown))}: this model reads {', '.join(self.options.source_fields)}"
+                f"unknown field {', '.join(map(repr, unknown))}: "
+                f"this model reads {', '.join(self.options.source_fields)}"
             )
         return self.compose({wanted[str(key).lower()]: value for key, value in item.items()})
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from s2s.config import Config
 from s2s.errors import ConfigError
@@ -57,7 +58,9 @@ def markdown() -> str:
         if spec is not None:
             kinds = f"[{spec.registry.kind} parts](#{spec.registry.kind}-parts)"
             out += [f"`{f.name}.{spec.registry.key}` names one of the {kinds} (default: `{spec.default}`).", ""]
-        options = _options(spec.base if spec else hints[f.name], prefix=f.name, skip={spec.registry.key} if spec else set())
+        options = _options(
+            spec.base if spec else hints[f.name], prefix=f.name, skip={spec.registry.key} if spec else set()
+        )
         out += _table(list(options))
     for kind, registry in KINDS.items():
         out += [f"## {kind} parts", "", f"Named by {', '.join(f'`{p}`' for p in _named_by(registry))}.", ""]
@@ -70,7 +73,9 @@ def markdown() -> str:
     return "\n".join(out) + "\n"
 
 
-def _options(cls: type, prefix: str = "", skip: frozenset[str] | set[str] = frozenset()) -> Iterator[tuple[str, OptionInfo]]:
+def _options(
+    cls: type, prefix: str = "", skip: frozenset[str] | set[str] = frozenset()
+) -> Iterator[tuple[str, OptionInfo]]:
     """(dotted key, info) of the options of ``cls`` but ``skip``, nested sections expanded."""
     for option in describe_options(cls):
         if option.name in skip:

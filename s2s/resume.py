@@ -26,9 +26,21 @@ log = logging.getLogger(__name__)
 
 # Keys whose new value wins over the checkpoint's on resume; model, vocab and tokenizer must not change.
 RESUMABLE_KEYS = {
-    "train.max_steps", "train.max_epochs", "train.max_minutes", "train.eval_every", "train.patience",
-    "train.log_every", "train.keep_last", "train.device", "train.threads", "train.eval_batch_size", "train.resume",
-    "train.overwrite", "train.output_dir", "data.num_workers", "data.cache_dir",
+    "train.max_steps",
+    "train.max_epochs",
+    "train.max_minutes",
+    "train.eval_every",
+    "train.patience",
+    "train.log_every",
+    "train.keep_last",
+    "train.device",
+    "train.threads",
+    "train.eval_batch_size",
+    "train.resume",
+    "train.overwrite",
+    "train.output_dir",
+    "data.num_workers",
+    "data.cache_dir",
 }
 FIXED_SECTIONS = ("model.", "vocab.", "tokenizer.")
 

@@ -45,7 +45,9 @@ class Seq2Seq(Seq2SeqModel):
         emb = cfg.embeddings
         self.src_embeddings = Embeddings(src_vocab_size, emb.size, emb.dropout, PAD_ID)
         self.tgt_embeddings = (
-            self.src_embeddings if emb.share_source_target else Embeddings(tgt_vocab_size, emb.size, emb.dropout, PAD_ID)
+            self.src_embeddings
+            if emb.share_source_target
+            else Embeddings(tgt_vocab_size, emb.size, emb.dropout, PAD_ID)
         )
         self.encoder = ENCODERS.build(cfg.encoder, input_size=emb.size)
         self.bridge = Bridge(

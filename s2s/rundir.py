@@ -64,7 +64,11 @@ class RunDirectory:
 
     def save_vocabularies(self, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> list[Path]:
         """``vocab.txt`` (shared) or ``src_vocab.txt`` + ``tgt_vocab.txt``; returns the paths."""
-        named = {"vocab.txt": src_vocab} if src_vocab is tgt_vocab else {"src_vocab.txt": src_vocab, "tgt_vocab.txt": tgt_vocab}
+        named = (
+            {"vocab.txt": src_vocab}
+            if src_vocab is tgt_vocab
+            else {"src_vocab.txt": src_vocab, "tgt_vocab.txt": tgt_vocab}
+        )
         for name, vocab in named.items():
             vocab.save(self.path / name)
         return [self.path / name for name in named]

@@ -1,4 +1,5 @@
 """Process-wide CPU speed settings, applied where training and prediction start."""
+
 from __future__ import annotations
 
 import ctypes

@@ -16,11 +16,12 @@ Scores: sum of token log-probabilities / lp(length) - beta * cp(coverage), where
 lp = ((5 + length) / 6) ** alpha (Wu et al. 2016) and cp = sum_i max(coverage_i - 1, 0), the
 attention a source word received beyond 1 (OpenNMT-py's `summary` penalty).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -42,8 +43,9 @@ class Hypothesis:
     p_gen: Tensor | None = None  # (len(tokens),) pointer-generator: P(generate)
 
 
-def search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False,
-           coverage: bool = False) -> list[list[Hypothesis]]:
+def search(
+    model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False, coverage: bool = False
+) -> list[list[Hypothesis]]:
     """The n-best hypotheses of every sentence of ``batch``, best first, in batch order.
     ``coverage``: decode with the model's coverage on (as it was at the end of training)."""
     searcher = SEARCHERS.get(cfg.search)
@@ -51,9 +53,16 @@ def search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attenti
         return searcher(model, batch, cfg, return_attention=return_attention, coverage=coverage)
 
 
-def search_examples(model: Seq2SeqModel, examples: Sequence[EncodedExample], cfg: PredictConfig, *,
-                    device: torch.device, return_attention: bool = False, coverage: bool = False,
-                    progress: bool = False) -> list[list[Hypothesis]]:
+def search_examples(
+    model: Seq2SeqModel,
+    examples: Sequence[EncodedExample],
+    cfg: PredictConfig,
+    *,
+    device: torch.device,
+    return_attention: bool = False,
+    coverage: bool = False,
+    progress: bool = False,
+) -> list[list[Hypothesis]]:
     """``search`` over encoded examples, batched by length (``cfg.batch_size`` sentences), the
     results in the examples' order: the one decode loop of dev-set evaluation and prediction."""
     src_lengths, tgt_lengths = example_lengths(examples)
@@ -107,8 +116,9 @@ def _constrain(log_probs: Tensor, history: Tensor, step: int, cfg: PredictConfig
 
 
 @SEARCHERS.register("greedy", options=PredictConfig)
-def greedy_search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False,
-                  coverage: bool = False) -> list[list[Hypothesis]]:
+def greedy_search(
+    model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False, coverage: bool = False
+) -> list[list[Hypothesis]]:
     """The most probable token at every step, for every sentence at once."""
     memory, state = model.encode(batch, coverage=coverage)
     limits = max_lengths(batch, cfg)
@@ -138,13 +148,15 @@ def greedy_search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_
     attention_all = torch.stack(attention, 1) if return_attention else None  # (batch, t, src_len)
     p_gen_all = torch.stack(p_gen, 1) if p_gen and return_attention else None
     return [
-        [Hypothesis(
-            tokens=history[i, : lengths[i]].tolist(),
-            score=float(log_prob[i]),
-            log_prob=float(log_prob[i]),
-            attention=attention_all[i, : lengths[i]].cpu() if attention_all is not None else None,
-            p_gen=p_gen_all[i, : lengths[i]].cpu() if p_gen_all is not None else None,
-        )]
+        [
+            Hypothesis(
+                tokens=history[i, : lengths[i]].tolist(),
+                score=float(log_prob[i]),
+                log_prob=float(log_prob[i]),
+                attention=attention_all[i, : lengths[i]].cpu() if attention_all is not None else None,
+                p_gen=p_gen_all[i, : lengths[i]].cpu() if p_gen_all is not None else None,
+            )
+        ]
         for i in range(rows)
     ]
 
@@ -155,8 +167,9 @@ def _should_check(step: int, device: torch.device) -> bool:
 
 
 @SEARCHERS.register("beam", options=PredictConfig)
-def beam_search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False,
-                coverage: bool = False) -> list[list[Hypothesis]]:
+def beam_search(
+    model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False, coverage: bool = False
+) -> list[list[Hypothesis]]:
     """Batched beam search: every sentence x beam in one batch, with length and coverage penalties."""
     K, n_best, device = cfg.beam_size, cfg.n_best, batch.src.device
     memory, state = model.encode(batch, coverage=coverage)
@@ -180,7 +193,9 @@ def beam_search(model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_at
         candidates = (scores.view(-1, 1) + log_probs).view(n, K * vocab)
         top_scores, top_index = candidates.topk(2 * K, dim=-1)  # (n, 2K)
         token = top_index % vocab
-        parent_row = torch.div(top_index, vocab, rounding_mode="floor") + K * torch.arange(n, device=device).unsqueeze(1)
+        parent_row = torch.div(top_index, vocab, rounding_mode="floor") + K * torch.arange(n, device=device).unsqueeze(
+            1
+        )
         history = trace.extend(parent_row, token, step)  # the 2K candidates' histories
         if coverage is not None:
             coverage = coverage + step.attention  # (rows, src_len), this step included
@@ -255,7 +270,9 @@ class _Trace:
 class _Finished:
     """Per sentence, the n_best finished hypotheses so far, best first, kept on the device."""
 
-    def __init__(self, sentences: int, n_best: int, max_steps: int, src_len: int, device: torch.device, with_attention: bool) -> None:
+    def __init__(
+        self, sentences: int, n_best: int, max_steps: int, src_len: int, device: torch.device, with_attention: bool
+    ) -> None:
         self.n_best, self.max_steps = n_best, max_steps
         self.score = torch.full((sentences, n_best), float("-inf"), device=device)
         self.log_prob = torch.zeros(sentences, n_best, device=device)
@@ -269,7 +286,9 @@ class _Finished:
         """(n,) score of the n-th best finished hypothesis (-inf until there are n_best)."""
         return self.score[sentence, -1]
 
-    def add(self, sentence: Tensor, score: Tensor, log_prob: Tensor, length: Tensor, history: dict[str, Tensor]) -> None:
+    def add(
+        self, sentence: Tensor, score: Tensor, log_prob: Tensor, length: Tensor, history: dict[str, Tensor]
+    ) -> None:
         """Merge candidates (n, 2K) into the buffers of ``sentence``; -inf scores are not added."""
         merged = torch.cat([self.score[sentence], score], dim=1)  # (n, n_best + 2K)
         self.score[sentence], pick = merged.topk(self.n_best, dim=1)
@@ -292,15 +311,17 @@ class _Finished:
         p_gen = self.history.get("p_gen")
         out = []
         for i in range(len(score)):
-            out.append([
-                Hypothesis(
-                    tokens=tokens[i][j][: length[i][j]],
-                    score=score[i][j],
-                    log_prob=log_prob[i][j],
-                    attention=attention[i, j, : length[i][j]].cpu() if attention is not None else None,
-                    p_gen=p_gen[i, j, : length[i][j]].cpu() if p_gen is not None else None,
-                )
-                for j in range(self.n_best)
-                if math.isfinite(score[i][j])
-            ])
+            out.append(
+                [
+                    Hypothesis(
+                        tokens=tokens[i][j][: length[i][j]],
+                        score=score[i][j],
+                        log_prob=log_prob[i][j],
+                        attention=attention[i, j, : length[i][j]].cpu() if attention is not None else None,
+                        p_gen=p_gen[i, j, : length[i][j]].cpu() if p_gen is not None else None,
+                    )
+                    for j in range(self.n_best)
+                    if math.isfinite(score[i][j])
+                ]
+            )
         return out

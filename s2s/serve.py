@@ -21,17 +21,18 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from torch import Tensor
 
 from s2s.config import PredictConfig
-from s2s.readers import read_examples
 from s2s.errors import S2SError
 from s2s.extras import require
 from s2s.predict import Summarizer, Summary
+from s2s.readers import read_examples
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,10 @@ def parse_request(body: Any, max_chars: int) -> tuple[str | dict[str, str], dict
         raise RequestError(f"expected a JSON object, got {type(body).__name__}")
     unknown = sorted(set(body) - set(TEXT_FIELDS) - set(SEARCH_OPTIONS))
     if unknown:
-        raise RequestError(f"unknown field {', '.join(map(repr, unknown))} "
-                           f"(expected text, or question and dialogue, and search options: {', '.join(SEARCH_OPTIONS)})")
+        raise RequestError(
+            f"unknown field {', '.join(map(repr, unknown))} "
+            f"(expected text, or question and dialogue, and search options: {', '.join(SEARCH_OPTIONS)})"
+        )
     texts = {name: body[name] for name in TEXT_FIELDS if body.get(name) is not None}
     for name, value in texts.items():
         if not isinstance(value, str):
@@ -81,7 +84,11 @@ def parse_request(body: Any, max_chars: int) -> tuple[str | dict[str, str], dict
         value = body.get(name)
         if isinstance(value, int) and value > limit:
             raise RequestError(f"{name}: at most {limit} on this server, got {value}")
-    item = texts["text"] if "text" in texts else {"Question": texts.get("question", ""), "Dialogue": texts.get("dialogue", "")}
+    item = (
+        texts["text"]
+        if "text" in texts
+        else {"Question": texts.get("question", ""), "Dialogue": texts.get("dialogue", "")}
+    )
     return item, {name: body[name] for name in SEARCH_OPTIONS if name in body}
 
 
@@ -123,7 +130,9 @@ class Batcher:
 
     def __init__(self, summarizer: Summarizer, max_batch: int, max_wait_ms: float) -> None:
         if max_batch < 1 or max_wait_ms < 0:
-            raise ValueError(f"max_batch must be at least 1 and max_wait_ms not negative, got {max_batch}, {max_wait_ms}")
+            raise ValueError(
+                f"max_batch must be at least 1 and max_wait_ms not negative, got {max_batch}, {max_wait_ms}"
+            )
         self.summarizer, self.max_batch, self.max_wait = summarizer, max_batch, max_wait_ms / 1000
         self.requests = 0  # answered or failed
         self.model_calls = 0
@@ -184,8 +193,14 @@ class Batcher:
 # --------------------------------------------------------------------------------------------
 
 
-def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_batch: int = 16, max_wait_ms: float = 10,
-               examples: Sequence[Mapping[str, str]] = ()) -> Any:
+def create_app(
+    summarizer: Summarizer,
+    *,
+    max_chars: int = 10_000,
+    max_batch: int = 16,
+    max_wait_ms: float = 10,
+    examples: Sequence[Mapping[str, str]] = (),
+) -> Any:
     """A FastAPI app serving ``summarizer``: texts longer than ``max_chars`` are refused;
     concurrent requests share model calls of up to ``max_batch`` (each waiting at most
     ``max_wait_ms`` for company); ``examples`` are what ``GET /examples`` offers."""
@@ -236,8 +251,13 @@ def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_batch: in
         batcher: Batcher = request.app.state.batcher
         return {
             "status": "ok",
-            "model": {"decoder": model.decoder.type, "encoder": model.encoder.type, "attention": model.attention.type,
-                      "coverage": model.decoder.coverage, "copies": summarizer.model.copies},
+            "model": {
+                "decoder": model.decoder.type,
+                "encoder": model.encoder.type,
+                "attention": model.attention.type,
+                "coverage": model.decoder.coverage,
+                "copies": summarizer.model.copies,
+            },
             "vocab": {"source": len(summarizer.src_vocab), "target": len(summarizer.tgt_vocab)},
             "tokenizer": summarizer.cfg.tokenizer.type,
             "device": str(summarizer.device),
@@ -252,7 +272,7 @@ def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_batch: in
         return list(examples)
 
     @app.post("/summarize")
-    async def summarize(request: Request, body: Any = Body(...)) -> dict[str, Any]:
+    async def summarize(request: Request, body: Any = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
         """Summarize ``{"question", "dialogue"}`` or ``{"text"}`` with optional search options."""
         start = time.perf_counter()
         item, changes = parse_request(body, max_chars)
@@ -272,16 +292,26 @@ def load_examples(path: str | Path, summarizer: Summarizer, limit: int = 12) -> 
     rows = []
     for example in read_examples(path, cfg, need_target=False):
         raw = example.raw or {}
-        fields = {"question": raw["Question"], "dialogue": raw["Dialogue"]} if {"Question", "Dialogue"} <= raw.keys() \
+        fields = (
+            {"question": raw["Question"], "dialogue": raw["Dialogue"]}
+            if {"Question", "Dialogue"} <= raw.keys()
             else {"text": example.source}
+        )
         rows.append({"id": example.id, **fields, "reference": example.target or ""})
         if len(rows) == limit:
             break
     return rows
 
 
-def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8000, device: str = "auto", *,
-          examples: str | Path | None = None, **app_options: Any) -> None:
+def serve(
+    checkpoint: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    device: str = "auto",
+    *,
+    examples: str | Path | None = None,
+    **app_options: Any,
+) -> None:
     """``s2s serve``: load ``checkpoint`` and serve the page and API until interrupted.
     ``examples`` (default: the checkpoint's dev file, where present) feed ``GET /examples``;
     ``app_options`` go to ``create_app``."""

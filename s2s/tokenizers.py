@@ -8,13 +8,14 @@ Tokens never contain whitespace and whitespace is never a token; token strings a
 so a corpus holds each distinct word once. A tokenizer pickles as its config (worker processes
 rebuild it).
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import sys
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from s2s.errors import ConfigError

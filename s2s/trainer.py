@@ -20,9 +20,9 @@ import math
 import random
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from tqdm import tqdm
@@ -112,8 +112,12 @@ class Trainer:
         self.model = self.world.wrap(self.net, find_unused=self.net.coverage_from_step is not None)
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = OPTIMIZERS.build(self.tcfg.optimizer, params=trainable)
-        self.scheduler = SCHEDULERS.build(self.tcfg.scheduler, optimizer=self.optimizer, max_steps=self.tcfg.max_steps,
-                                          mode="min" if self.metric.lower_is_better else "max")
+        self.scheduler = SCHEDULERS.build(
+            self.tcfg.scheduler,
+            optimizer=self.optimizer,
+            max_steps=self.tcfg.max_steps,
+            mode="min" if self.metric.lower_is_better else "max",
+        )
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.progress = Progress(coverage_on=self.net.coverage_at(0))
         self.bad_steps = 0
@@ -128,8 +132,13 @@ class Trainer:
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])
         self.writer = _tensorboard(self.run_dir.tensorboard) if self.world.is_main else None
         n_params = sum(p.numel() for p in self.net.parameters())
-        log.info("model: %.2fM parameters; %d training examples; device %s%s", n_params / 1e6,
-                 len(self.train_examples), self.device, f" x {self.world.size}" if self.world.size > 1 else "")
+        log.info(
+            "model: %.2fM parameters; %d training examples; device %s%s",
+            n_params / 1e6,
+            len(self.train_examples),
+            self.device,
+            f" x {self.world.size}" if self.world.size > 1 else "",
+        )
 
     # ----------------------------------------------------------------------------------------
     # The loop
@@ -139,8 +148,13 @@ class Trainer:
         progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
         started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
         window = _Window()
-        bar = tqdm(total=self.tcfg.max_steps or None, initial=progress.step, unit="step",
-                   disable=not self.show_progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.tcfg.max_steps or None,
+            initial=progress.step,
+            unit="step",
+            disable=not self.show_progress,
+            dynamic_ncols=True,
+        )
         try:
             with self._signal_handlers(), logging_redirect_tqdm():
                 while not self._done() and not stopped_early:
@@ -170,13 +184,22 @@ class Trainer:
     def _done(self) -> bool:
         t, p = self.tcfg, self.progress
         out_of_time = t.max_minutes and p.seconds >= 60 * t.max_minutes
-        return bool((t.max_steps and p.step >= t.max_steps) or (t.max_epochs and p.epoch >= t.max_epochs) or out_of_time)
+        return bool(
+            (t.max_steps and p.step >= t.max_steps) or (t.max_epochs and p.epoch >= t.max_epochs) or out_of_time
+        )
 
     def _epoch_plan(self, epoch: int) -> list[list[int]]:
         """This process's batches for ``epoch``: the same plan everywhere, a shard per process."""
         src_lengths, tgt_lengths = example_lengths(self.train_examples)
-        plan = plan_batches(src_lengths, tgt_lengths, batch_size=self.tcfg.batch_size,
-                            batch_tokens=self.tcfg.batch_tokens, shuffle=True, seed=self.tcfg.seed, epoch=epoch)
+        plan = plan_batches(
+            src_lengths,
+            tgt_lengths,
+            batch_size=self.tcfg.batch_size,
+            batch_tokens=self.tcfg.batch_tokens,
+            shuffle=True,
+            seed=self.tcfg.seed,
+            epoch=epoch,
+        )
         usable = len(plan) - len(plan) % self.world.size  # every process takes as many steps
         if usable == 0:
             raise ConfigError(f"{self.cfg.data.train}: {len(plan)} batches, too few for {self.world.size} processes")
@@ -226,8 +249,12 @@ class Trainer:
             self.bad_steps = 0
             return
         self.bad_steps += 1
-        log.warning("step %d: loss %s, gradient not finite: batch skipped (%d in a row)",
-                    self.progress.step + 1, nll, self.bad_steps)
+        log.warning(
+            "step %d: loss %s, gradient not finite: batch skipped (%d in a row)",
+            self.progress.step + 1,
+            nll,
+            self.bad_steps,
+        )
         if self.bad_steps >= self.tcfg.max_bad_steps:
             raise TrainingError(
                 f"{self.bad_steps} updates in a row had a NaN/inf loss or gradient (train.max_bad_steps); "
@@ -265,9 +292,15 @@ class Trainer:
         if self.world.is_main:
             if self.dev is not None:
                 result = validate_model(
-                    self.net, self.dev, predict=self.cfg.predict, batch_size=self.tcfg.eval_batch_size,
-                    tgt_vocab=self.tgt_vocab, tokenizer=self.tokenizer, device=self.device,
-                    coverage=progress.coverage_on, autocast=self._autocast,
+                    self.net,
+                    self.dev,
+                    predict=self.cfg.predict,
+                    batch_size=self.tcfg.eval_batch_size,
+                    tgt_vocab=self.tgt_vocab,
+                    tokenizer=self.tokenizer,
+                    device=self.device,
+                    coverage=progress.coverage_on,
+                    autocast=self._autocast,
                 )
                 score = self.metric.read(result)
                 improved = self.metric.better(score, progress.best_score)
@@ -277,8 +310,16 @@ class Trainer:
                     progress.bad_evals += 1
                 stop = bool(self.tcfg.patience) and progress.bad_evals >= self.tcfg.patience
                 stopping = f" | no improvement in {progress.bad_evals} evaluations: stopping" if stop else ""
-                report(result, step=progress.step, run_dir=self.run_dir, writer=self.writer, metric=self.metric,
-                       best=(progress.best_score, progress.best_step), improved=improved, stopping=stopping)
+                report(
+                    result,
+                    step=progress.step,
+                    run_dir=self.run_dir,
+                    writer=self.writer,
+                    metric=self.metric,
+                    best=(progress.best_score, progress.best_step),
+                    improved=improved,
+                    stopping=stopping,
+                )
             else:
                 improved = True  # without a dev set the latest model is the one to keep
                 progress.best_step = progress.step
@@ -291,8 +332,14 @@ class Trainer:
     def checkpoint(self, *, full: bool) -> Checkpoint:
         """The run's state now: weights and progress, plus (``full``) what resuming needs."""
         training = capture_training_state(self.optimizer, self.scheduler, self.scaler) if full else None
-        return Checkpoint(self.cfg, self.src_vocab.tokens, self.tgt_vocab.tokens, self.net.state_dict(),
-                          dataclasses.replace(self.progress), training)
+        return Checkpoint(
+            self.cfg,
+            self.src_vocab.tokens,
+            self.tgt_vocab.tokens,
+            self.net.state_dict(),
+            dataclasses.replace(self.progress),
+            training,
+        )
 
     def _save(self, best: bool) -> None:
         full = self.checkpoint(full=True)
@@ -311,7 +358,9 @@ class Trainer:
 
     def _restore(self, ckpt: Checkpoint) -> None:
         if ckpt.training is None:
-            raise ConfigError("train.resume: the checkpoint holds weights only (best.pt); resume from last.pt or step_N.pt")
+            raise ConfigError(
+                "train.resume: the checkpoint holds weights only (best.pt); resume from last.pt or step_N.pt"
+            )
         self.net.load_state_dict(ckpt.model)
         restore_training_state(ckpt.training, self.optimizer, self.scheduler, self.scaler)
         self.progress = dataclasses.replace(ckpt.progress)
@@ -328,8 +377,11 @@ class Trainer:
         progress = self.progress
         if self.world.is_main:
             score = progress.best_score
-            what = f"{self.metric.format(score)} at step {progress.best_step}" if score is not None \
+            what = (
+                f"{self.metric.format(score)} at step {progress.best_step}"
+                if score is not None
                 else f"the model at step {progress.best_step}; no dev set"
+            )
             log.info("done: %d steps%s", progress.step, " (stopped early)" if stopped_early else "")
             log.info("best checkpoint: %s (%s)", best, what)
             log.info("last checkpoint: %s | logs: %s, %s", last, self.run_dir.log_file, self.run_dir.metrics)
@@ -379,8 +431,12 @@ class _Window:
         """Per-token loss (and coverage loss, when there is one), mean gradient norm, tokens/s."""
         elapsed = time.perf_counter() - self.start
         loss = self.nll / max(self.tokens, 1)
-        stats = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "grad_norm": sum(self.norms) / max(len(self.norms), 1),
-                 "tokens_per_sec": self.tokens / max(elapsed, 1e-9)}
+        stats = {
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "grad_norm": sum(self.norms) / max(len(self.norms), 1),
+            "tokens_per_sec": self.tokens / max(elapsed, 1e-9),
+        }
         if self.coverage:
             stats["coverage_loss"] = self.coverage / max(self.tokens, 1)
         self.__init__()

@@ -7,7 +7,8 @@ import contextlib
 import dataclasses
 import logging
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -68,8 +69,17 @@ def validate_model(
     }
 
 
-def report(result: dict[str, Any], *, step: int, run_dir: RunDirectory, writer: Any, metric: Metric,
-           best: tuple[float | None, int], improved: bool, stopping: str) -> None:
+def report(
+    result: dict[str, Any],
+    *,
+    step: int,
+    run_dir: RunDirectory,
+    writer: Any,
+    metric: Metric,
+    best: tuple[float | None, int],
+    improved: bool,
+    stopping: str,
+) -> None:
     """One log line, one metrics.jsonl record, TensorBoard scalars, a heatmap and an example."""
     scores = result["scores"]
     record = {"step": step, "dev_loss": result["loss"], "dev_ppl": result["ppl"]}
@@ -88,9 +98,16 @@ def report(result: dict[str, Any], *, step: int, run_dir: RunDirectory, writer: 
     best_score, best_step = best
     log.info(
         "step %d | dev loss %.3f ppl %.1f | ROUGE-1/2/L %.1f/%.1f/%.1f (char) | best %s @ %d%s%s",
-        step, result["loss"], result["ppl"], 100 * char["rouge-1"]["f"], 100 * char["rouge-2"]["f"],
-        100 * char["rouge-l"]["f"], metric.format(best_score) if best_score is not None else "-", best_step,
-        " | new best" if improved else "", stopping,
+        step,
+        result["loss"],
+        result["ppl"],
+        100 * char["rouge-1"]["f"],
+        100 * char["rouge-2"]["f"],
+        100 * char["rouge-l"]["f"],
+        metric.format(best_score) if best_score is not None else "-",
+        best_step,
+        " | new best" if improved else "",
+        stopping,
     )
 
 

@@ -7,12 +7,13 @@
 
 Ids 0-3 are the specials ``<pad> <unk> <s> </s>``. Saved as plain text, one token per line.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from s2s.errors import DataError
 
@@ -34,9 +35,7 @@ class Vocabulary:
             raise ValueError(f"token {twice!r} is in the vocabulary twice")
 
     @classmethod
-    def build(
-        cls, sequences: Iterable[Sequence[str]], max_size: int = 0, min_freq: int = 1
-    ) -> Vocabulary:
+    def build(cls, sequences: Iterable[Sequence[str]], max_size: int = 0, min_freq: int = 1) -> Vocabulary:
         """The ``max_size`` most frequent tokens (0: all) seen ``min_freq`` times or more.
 
         Ties in frequency are broken by the token string, so the result never depends on the
@@ -45,9 +44,7 @@ class Vocabulary:
         counts: Counter[str] = Counter()
         for sequence in sequences:
             counts.update(sequence)
-        kept = sorted(
-            (t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t)
-        )
+        kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         return cls(kept[:max_size] if max_size > 0 else kept)
 
     def save(self, path: str | Path) -> None:
@@ -65,8 +62,7 @@ class Vocabulary:
             tokens.pop()
         if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
             raise DataError(
-                f"{path}: not a vocabulary file (it must start with {' '.join(SPECIALS)}, "
-                "one token per line)"
+                f"{path}: not a vocabulary file (it must start with {' '.join(SPECIALS)}, one token per line)"
             )
         return cls(tokens)
 

@@ -8,15 +8,16 @@ measured), batches of 32 sentences and larger ones. Times the decoding call alon
 or tokenizing). Without --checkpoint an untrained model of the spec is used: with min = max
 length the work does not depend on the weights.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
 
+import benchlib
 import torch
 
-import benchlib
 from s2s.config import load_config
 from s2s.corpus import tokenize_file
 from s2s.model import build_model
@@ -30,8 +31,9 @@ RUNS = [("greedy", 1, 32), ("beam", 4, 32), ("beam", 4, 64), ("beam", 4, 128)]
 def summarizer_for(args: argparse.Namespace, data: Path) -> Summarizer:
     if args.checkpoint:
         return Summarizer.load(args.checkpoint, "cpu")
-    cfg = load_config(benchlib.SPEC, [f"data.train={data / 'train'}", "data.dev=null",
-                                      f"data.cache_dir={args.workdir / 'cache'}"])
+    cfg = load_config(
+        benchlib.SPEC, [f"data.train={data / 'train'}", "data.dev=null", f"data.cache_dir={args.workdir / 'cache'}"]
+    )
     prepared = prepare(cfg, progress=False)
     torch.manual_seed(0)
     model = build_model(cfg.model, prepared.src_vocab.tokens, prepared.tgt_vocab.tokens)

@@ -8,26 +8,30 @@ updates 21..N as the peer harness does (a timestamp after every optimizer step).
 and source tokens/s, ms per update, the model's FLOPs per target token and its share of this
 machine's fp32 matmul peak (measured in the same run).
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
 
+import benchlib
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-import benchlib
 from s2s.config import Config, load_config
 from s2s.trainer import Trainer, train
 
 CONFIGS = {
     "peer spec: Bahdanau + input feeding (step path)": [],
     "Luong general, no input feeding (fast path)": [
-        "model.attention.type=luong_general", "model.decoder.input_feeding=false",
+        "model.attention.type=luong_general",
+        "model.decoder.input_feeding=false",
     ],
     "fast path + token-budget batches (6,000)": [
-        "model.attention.type=luong_general", "model.decoder.input_feeding=false",
-        "train.batch_size=1000", "train.batch_tokens=6000",
+        "model.attention.type=luong_general",
+        "model.decoder.input_feeding=false",
+        "train.batch_size=1000",
+        "train.batch_tokens=6000",
     ],
 }
 
@@ -40,8 +44,13 @@ def time_training(cfg: Config, warmup: int = 20) -> dict[str, float]:
     update = Trainer.training_step
 
     def counting(self, batches):
-        counts.append((sum(int(b.tgt_mask.sum()) for b in batches),
-                       sum(int(b.src_lengths.sum()) for b in batches), sum(b.size for b in batches)))
+        counts.append(
+            (
+                sum(int(b.tgt_mask.sum()) for b in batches),
+                sum(int(b.src_lengths.sum()) for b in batches),
+                sum(b.size for b in batches),
+            )
+        )
         return update(self, batches)
 
     Trainer.training_step = counting
@@ -53,17 +62,31 @@ def time_training(cfg: Config, warmup: int = 20) -> dict[str, float]:
         hook.remove()
     seconds = stamps[-1] - stamps[warmup - 1]
     tgt, src, sents = (sum(c[i] for c in counts[warmup:]) for i in range(3))
-    return {"tgt_tok_s": tgt / seconds, "src_tok_s": src / seconds, "sents_s": sents / seconds,
-            "ms_per_update": 1000 * seconds / (len(stamps) - warmup), "src_per_tgt": src / tgt,
-            "avg_src_len": src / sents, "updates": len(stamps) - warmup}
+    return {
+        "tgt_tok_s": tgt / seconds,
+        "src_tok_s": src / seconds,
+        "sents_s": sents / seconds,
+        "ms_per_update": 1000 * seconds / (len(stamps) - warmup),
+        "src_per_tgt": src / tgt,
+        "avg_src_len": src / sents,
+        "updates": len(stamps) - warmup,
+    }
 
 
 def spec_config(data: Path, out: Path, steps: int, overrides: list[str]) -> Config:
-    return load_config(benchlib.SPEC, [
-        f"data.train={data / 'train'}", "data.dev=null", f"data.cache_dir={out / 'cache'}",
-        f"train.output_dir={out / 'run'}", "train.overwrite=true", f"train.max_steps={steps}",
-        "train.keep_last=0", *overrides,
-    ])
+    return load_config(
+        benchlib.SPEC,
+        [
+            f"data.train={data / 'train'}",
+            "data.dev=null",
+            f"data.cache_dir={out / 'cache'}",
+            f"train.output_dir={out / 'run'}",
+            "train.overwrite=true",
+            f"train.max_steps={steps}",
+            "train.keep_last=0",
+            *overrides,
+        ],
+    )
 
 
 def main() -> None:
@@ -79,7 +102,10 @@ def main() -> None:
     print(f"machine: {benchlib.machine()}")
     print("fp32 matmul peak: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
     square = next(iter(peak.values()))
-    print(f"{'configuration':52} {'tgt tok/s':>9} {'src tok/s':>9} {'ms/update':>9} {'MFLOP/tok':>9} {'GFLOP/s':>8} {'MFU':>5}")
+    print(
+        f"{'configuration':52} {'tgt tok/s':>9} {'src tok/s':>9} {'ms/update':>9} {'MFLOP/tok':>9} "
+        f"{'GFLOP/s':>8} {'MFU':>5}"
+    )
     for name, overrides in CONFIGS.items():
         if args.only and args.only not in name:
             continue
@@ -87,8 +113,10 @@ def main() -> None:
         r = time_training(cfg)
         flops = benchlib.flops_per_target_token(cfg, r["src_per_tgt"], r["avg_src_len"], 20004)
         achieved = flops * r["tgt_tok_s"] / 1e9
-        print(f"{name:52} {r['tgt_tok_s']:9.0f} {r['src_tok_s']:9.0f} {r['ms_per_update']:9.0f} "
-              f"{flops / 1e6:9.1f} {achieved:8.1f} {achieved / square:5.0%}")
+        print(
+            f"{name:52} {r['tgt_tok_s']:9.0f} {r['src_tok_s']:9.0f} {r['ms_per_update']:9.0f} "
+            f"{flops / 1e6:9.1f} {achieved:8.1f} {achieved / square:5.0%}"
+        )
     print(f"peak RSS: {benchlib.peak_rss_mb():.0f} MB")
 
 

@@ -16,13 +16,13 @@ counted as the peers' probe counts them (target: words + </s>; source: words). P
 with target tokens/s, beam-4 sentences/s, peak RSS, the model FLOP utilisation against this
 machine's fp32 matmul peak (measured in the same run), and s2s's ratio to the faster peer.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -30,9 +30,15 @@ from pathlib import Path
 
 import benchlib
 
-FAST = ["model.attention.type=luong_general", "model.decoder.input_feeding=false",
-        "train.batch_size=1000", "train.batch_tokens=6000"]
-PEER_LINE = re.compile(r"^(\w+) train: tgt_tok/s=(\d+) src_tok/s=(\d+) sents/s=([\d.]+).*decode beam4: sents/s=([\d.]+)")
+FAST = [
+    "model.attention.type=luong_general",
+    "model.decoder.input_feeding=false",
+    "train.batch_size=1000",
+    "train.batch_tokens=6000",
+]
+PEER_LINE = re.compile(
+    r"^(\w+) train: tgt_tok/s=(\d+) src_tok/s=(\d+) sents/s=([\d.]+).*decode beam4: sents/s=([\d.]+)"
+)
 
 
 def run_s2s(args: argparse.Namespace, name: str, overrides: list[str]) -> dict:
@@ -44,7 +50,9 @@ def run_s2s(args: argparse.Namespace, name: str, overrides: list[str]) -> dict:
 
 def _child(args: argparse.Namespace, *child_args: str) -> dict:
     command = [sys.executable, __file__, "--workdir", str(args.workdir), "--threads", str(args.threads), *child_args]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(benchlib.ROOT)})
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(benchlib.ROOT)}
+    )
     if result.returncode != 0:
         sys.exit(f"s2s ({' '.join(child_args)}) failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -69,7 +77,9 @@ def decode_child(args: argparse.Namespace, name: str) -> None:
 
     benchlib.set_threads(args.threads)
     summarizer = Summarizer.load(args.workdir / f"s2s-{name}" / "run" / "last.pt", "cpu")
-    sources = tokenize_file(args.workdir / "peerdata" / "dev", summarizer.cfg, need_target=False, progress=False).sources
+    sources = tokenize_file(
+        args.workdir / "peerdata" / "dev", summarizer.cfg, need_target=False, progress=False
+    ).sources
     options = summarizer.options(search="beam", beam_size=4, batch_size=32, min_length=50, max_length=50)
     start = time.perf_counter()
     summarizer.decode(sources, options)
@@ -79,20 +89,39 @@ def decode_child(args: argparse.Namespace, name: str) -> None:
 def run_peers(args: argparse.Namespace) -> dict[str, dict]:
     """JoeyNMT and OpenNMT-py through their harness, one at a time, with their peak RSS."""
     python = args.peers_venv / "bin" / "python"
-    env = {**os.environ, "PY": str(python), "PATH": f"{args.peers_venv / 'bin'}:{os.environ['PATH']}",
-           "BENCH_THREADS": str(args.threads)}
+    env = {
+        **os.environ,
+        "PY": str(python),
+        "PATH": f"{args.peers_venv / 'bin'}:{os.environ['PATH']}",
+        "BENCH_THREADS": str(args.threads),
+    }
     figures = {}
     for tool in ("joey", "onmt"):
         process = subprocess.run(
-            ["/usr/bin/time", "-f", "peak_rss_kb=%M", "bash", str(benchlib.PEERS / "run_peers.sh"), str(args.workdir), tool],
-            capture_output=True, text=True, env=env,
+            [
+                "/usr/bin/time",
+                "-f",
+                "peak_rss_kb=%M",
+                "bash",
+                str(benchlib.PEERS / "run_peers.sh"),
+                str(args.workdir),
+                tool,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         match = next((m for line in process.stdout.splitlines() if (m := PEER_LINE.match(line))), None)
         if match is None:
             sys.exit(f"{tool} failed:\n{process.stdout[-2000:]}\n{process.stderr[-2000:]}")
         rss = re.search(r"peak_rss_kb=(\d+)", process.stderr)
-        figures[tool] = {"tgt_tok_s": float(match[2]), "src_tok_s": float(match[3]), "sents_s": float(match[4]),
-                         "decode_sents_s": float(match[5]), "peak_rss_mb": int(rss[1]) / 1024 if rss else float("nan")}
+        figures[tool] = {
+            "tgt_tok_s": float(match[2]),
+            "src_tok_s": float(match[3]),
+            "sents_s": float(match[4]),
+            "decode_sents_s": float(match[5]),
+            "peak_rss_mb": int(rss[1]) / 1024 if rss else float("nan"),
+        }
     return figures
 
 
@@ -116,8 +145,10 @@ def main() -> None:
     benchlib.set_threads(args.threads)
     benchlib.peer_data(args.workdir)
     peak = benchlib.matmul_peak()["square 2048"]
-    rows = {"s2s (peer spec)": run_s2s(args, "spec", []),
-            "s2s fast (Luong, no input feeding, token batches)": run_s2s(args, "fast", FAST)}
+    rows = {
+        "s2s (peer spec)": run_s2s(args, "spec", []),
+        "s2s fast (Luong, no input feeding, token batches)": run_s2s(args, "fast", FAST),
+    }
     peers = {} if args.skip_peers else run_peers(args)
     rows |= {"JoeyNMT 2.3.0": peers["joey"], "OpenNMT-py 3.5.1": peers["onmt"]} if peers else {}
     for figures in peers.values():
@@ -125,16 +156,26 @@ def main() -> None:
     best_train = max((f["tgt_tok_s"] for f in peers.values()), default=None)
     best_decode = max((f["decode_sents_s"] for f in peers.values()), default=None)
 
-    print(f"machine: {benchlib.machine()}; fp32 matmul peak {peak:.0f} GFLOP/s; "
-          f"spec model {rows['s2s (peer spec)']['flops'] / 1e6:.1f} MFLOP per target token")
-    print(f"| tool | train tgt tok/s | train src tok/s | beam-4 sents/s | peak RSS (MB) | MFU | x faster peer (train / decode) |")
+    print(
+        f"machine: {benchlib.machine()}; fp32 matmul peak {peak:.0f} GFLOP/s; "
+        f"spec model {rows['s2s (peer spec)']['flops'] / 1e6:.1f} MFLOP per target token"
+    )
+    print(
+        "| tool | train tgt tok/s | train src tok/s | beam-4 sents/s | peak RSS (MB) | MFU "
+        "| x faster peer (train / decode) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, f in rows.items():
         mfu = f["flops"] * f["tgt_tok_s"] / 1e9 / peak
-        ratio = (f"{f['tgt_tok_s'] / best_train:.2f} / {f['decode_sents_s'] / best_decode:.2f}"
-                 if best_train and name.startswith("s2s") else "")
-        print(f"| {name} | {f['tgt_tok_s']:.0f} | {f['src_tok_s']:.0f} | {f['decode_sents_s']:.1f} | "
-              f"{f['peak_rss_mb']:.0f} | {mfu:.0%} | {ratio} |")
+        ratio = (
+            f"{f['tgt_tok_s'] / best_train:.2f} / {f['decode_sents_s'] / best_decode:.2f}"
+            if best_train and name.startswith("s2s")
+            else ""
+        )
+        print(
+            f"| {name} | {f['tgt_tok_s']:.0f} | {f['src_tok_s']:.0f} | {f['decode_sents_s']:.1f} | "
+            f"{f['peak_rss_mb']:.0f} | {mfu:.0%} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Builds the input by repeating the real rows (new QIDs) in a temporary folder, tokenizes it with
 the default config (jieba) three ways, and prints rows/s, chars/s and peak memory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,7 @@ def peak_rss_mb(who: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=80_000)
-    parser.add_argument(
-        "--data", type=Path, default=ROOT.parent / "shared/data/automaster/train.csv"
-    )
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/automaster/train.csv")
     parser.add_argument("--workers", type=int, default=0, help="pool size (0: one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

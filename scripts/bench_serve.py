@@ -7,6 +7,7 @@ For each mode a real uvicorn server runs the same checkpoint in a child process 
 ``--inputs``, cycled) after a short warm-up. Prints a Markdown table: p50/p95 latency, requests/s
 and the mean number of requests answered by one model call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from s2s.readers import read_examples, reader_options  # noqa: E402
+
 MODES = {  # name -> create_app options
     "one request per model call": {"max_batch": 1, "max_wait_ms": 0},
     "batched (max_batch 16, max_wait_ms 10)": {"max_batch": 16, "max_wait_ms": 10},
@@ -92,7 +94,8 @@ def bench(args: argparse.Namespace, app_options: dict[str, Any], bodies: list[di
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = multiprocessing.get_context("spawn").Process(
-        target=run_server, args=(args.checkpoint, port, args.device, args.threads, app_options), daemon=True)
+        target=run_server, args=(args.checkpoint, port, args.device, args.threads, app_options), daemon=True
+    )
     server.start()
     try:
         wait_until_up(url, server)
@@ -116,20 +119,27 @@ def bench(args: argparse.Namespace, app_options: dict[str, Any], bodies: list[di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--inputs", default=str(ROOT / "data" / "automaster_sample_dev.csv"),
-                        help="AutoMaster CSV whose Question and Dialogue are sent (default: the dev sample)")
+    parser.add_argument(
+        "--inputs",
+        default=str(ROOT / "data" / "automaster_sample_dev.csv"),
+        help="AutoMaster CSV whose Question and Dialogue are sent (default: the dev sample)",
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads of the server (default: torch's choice, one per core)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads of the server (default: torch's choice, one per core)"
+    )
     args = parser.parse_args()
 
     rows = read_examples(args.inputs, reader_options("automaster"), need_target=False)
     bodies = [{"question": e.raw["Question"], "dialogue": e.raw["Dialogue"]} for e in rows]
-    print(f"{args.requests} requests, {args.concurrency} concurrent, {len(bodies)} distinct inputs; "
-          f"{os.cpu_count()} CPU cores ({platform.machine()}), server torch threads {args.threads or torch.get_num_threads()}, "
-          f"device {args.device}")
+    print(
+        f"{args.requests} requests, {args.concurrency} concurrent, {len(bodies)} distinct inputs; "
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), "
+        f"server torch threads {args.threads or torch.get_num_threads()}, "
+        f"device {args.device}"
+    )
     print("\n| mode | p50 ms | p95 ms | requests/s | requests per model call |\n|---|---:|---:|---:|---:|")
     for name, options in MODES.items():
         r = bench(args, options, bodies)

@@ -2,6 +2,7 @@
 
 Benchmarks print their figures; they are not tests. Run them on a quiet machine.
 """
+
 from __future__ import annotations
 
 import os

@@ -12,6 +12,7 @@ Tasks (sources are random token sequences):
   the names in order. The names are too rare for a small target vocabulary, so only a model
   that copies (the pointer-generator) can produce them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,17 @@ def make_pair(task: str, rng: random.Random, vocab: int, min_len: int, max_len: 
     raise ValueError(f"unknown task {task!r} (choices: {', '.join(TASKS)})")
 
 
-def write_task(task: str, directory: str | Path, *, n_train: int = 3000, n_dev: int = 200, vocab: int = 20,
-               min_len: int = 3, max_len: int = 10, seed: int = 1) -> tuple[Path, Path]:
+def write_task(
+    task: str,
+    directory: str | Path,
+    *,
+    n_train: int = 3000,
+    n_dev: int = 200,
+    vocab: int = 20,
+    min_len: int = 3,
+    max_len: int = 10,
+    seed: int = 1,
+) -> tuple[Path, Path]:
     """Write ``train.tsv`` and ``dev.tsv`` (disjoint) of ``task`` into ``directory``."""
     rng = random.Random(f"{task}:{seed}")
     directory = Path(directory)

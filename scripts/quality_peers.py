@@ -9,9 +9,11 @@ on them with the preset's model shape (BiLSTM encoder, LSTM decoder, Bahdanau at
 for ``--minutes`` of wall-clock time at ``--threads`` threads: the same budget as the s2s run it is
 compared with. JoeyNMT has no copy mechanism; OpenNMT-py runs with ``copy_attn`` and
 ``coverage_attn`` (its pointer-generator with coverage). Each peer then decodes the test file's
-sources (``data.test``, as in csl_pgn) or else the dev split's, greedily and with beam 4 (the preset's min/max length and n-gram blocking), and the words are
-joined as s2s joins them and scored with ``s2s evaluate``. Prints one markdown row per decode.
+sources (``data.test``, as in csl_pgn) or else the dev split's, greedily and with beam 4 (the
+preset's min/max length and n-gram blocking), and the words are joined as s2s joins them and
+scored with ``s2s evaluate``. Prints one markdown row per decode.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +22,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import yaml
-
 from quality_s2s import HEADER, markdown_row
+
 from s2s.config import Config, load_config
-from s2s.readers import read_examples
 from s2s.prepare import prepare, write_dev_split
+from s2s.readers import read_examples
 
 
 def write_split(cfg: Config, workdir: Path) -> tuple[int, Path, Path, list[str] | None]:
@@ -55,31 +57,85 @@ def _write_lines(path: Path, lines: Iterable[str]) -> None:
 
 def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> Path:
     m, p = cfg.model, cfg.predict
-    side = lambda size: {"level": "word", "lowercase": False, "normalize": False, "voc_limit": size,  # noqa: E731
-                         "voc_min_freq": cfg.vocab.min_freq, "max_length": -1}
+    side = lambda size: {
+        "level": "word",
+        "lowercase": False,
+        "normalize": False,
+        "voc_limit": size,  # noqa: E731
+        "voc_min_freq": cfg.vocab.min_freq,
+        "max_length": -1,
+    }
     emb = {"embedding_dim": m.embeddings.size, "scale": False, "dropout": m.embeddings.dropout}
     config = {
-        "name": "quality_joey", "model_dir": str(workdir / "joey"), "use_cuda": False, "random_seed": cfg.train.seed,
-        "data": {"train": str(workdir / "data/train"), "dev": str(workdir / "data/dev"), "dataset_type": "plain",
-                 "src": {"lang": "src", **side(cfg.vocab.source_size)}, "trg": {"lang": "tgt", **side(cfg.vocab.target_size)}},
-        "training": {"optimizer": "adam", "learning_rate": cfg.train.optimizer.lr, "scheduling": "exponential",
-                     "decrease_factor": 1.0, "batch_size": cfg.train.batch_size, "batch_type": "sentence",
-                     "normalization": "tokens", "clip_grad_norm": cfg.train.clip_grad_norm, "epochs": 1000,
-                     "validation_freq": steps_per_epoch, "logging_freq": steps_per_epoch, "early_stopping_metric": "ppl",
-                     "eval_metrics": ["bleu"], "keep_best_ckpts": 1, "overwrite": True, "shuffle": True,
-                     "print_valid_sents": []},
-        "testing": {"load_model": str(workdir / "joey/best.ckpt"), "beam_size": beam, "beam_alpha": -1,
-                    "batch_size": 32, "batch_type": "sentence", "max_output_length": p.max_length,
-                    "min_output_length": p.min_length, "n_best": 1, "eval_metrics": ["bleu"]},
-        "model": {"initializer": "uniform", "init_weight": 0.1, "embed_initializer": "uniform", "embed_init_weight": 0.1,
-                  "bias_initializer": "zeros",
-                  "encoder": {"type": "recurrent", "rnn_type": "lstm", "num_layers": m.encoder.num_layers,
-                              "hidden_size": m.encoder.hidden_size, "bidirectional": m.encoder.bidirectional,
-                              "dropout": m.decoder.dropout, "embeddings": emb},
-                  "decoder": {"type": "recurrent", "rnn_type": m.decoder.rnn, "num_layers": m.decoder.num_layers,
-                              "hidden_size": m.decoder.hidden_size, "attention": "bahdanau", "input_feeding": True,
-                              "init_hidden": "bridge", "dropout": m.decoder.dropout,
-                              "hidden_dropout": m.decoder.dropout, "embeddings": emb}},
+        "name": "quality_joey",
+        "model_dir": str(workdir / "joey"),
+        "use_cuda": False,
+        "random_seed": cfg.train.seed,
+        "data": {
+            "train": str(workdir / "data/train"),
+            "dev": str(workdir / "data/dev"),
+            "dataset_type": "plain",
+            "src": {"lang": "src", **side(cfg.vocab.source_size)},
+            "trg": {"lang": "tgt", **side(cfg.vocab.target_size)},
+        },
+        "training": {
+            "optimizer": "adam",
+            "learning_rate": cfg.train.optimizer.lr,
+            "scheduling": "exponential",
+            "decrease_factor": 1.0,
+            "batch_size": cfg.train.batch_size,
+            "batch_type": "sentence",
+            "normalization": "tokens",
+            "clip_grad_norm": cfg.train.clip_grad_norm,
+            "epochs": 1000,
+            "validation_freq": steps_per_epoch,
+            "logging_freq": steps_per_epoch,
+            "early_stopping_metric": "ppl",
+            "eval_metrics": ["bleu"],
+            "keep_best_ckpts": 1,
+            "overwrite": True,
+            "shuffle": True,
+            "print_valid_sents": [],
+        },
+        "testing": {
+            "load_model": str(workdir / "joey/best.ckpt"),
+            "beam_size": beam,
+            "beam_alpha": -1,
+            "batch_size": 32,
+            "batch_type": "sentence",
+            "max_output_length": p.max_length,
+            "min_output_length": p.min_length,
+            "n_best": 1,
+            "eval_metrics": ["bleu"],
+        },
+        "model": {
+            "initializer": "uniform",
+            "init_weight": 0.1,
+            "embed_initializer": "uniform",
+            "embed_init_weight": 0.1,
+            "bias_initializer": "zeros",
+            "encoder": {
+                "type": "recurrent",
+                "rnn_type": "lstm",
+                "num_layers": m.encoder.num_layers,
+                "hidden_size": m.encoder.hidden_size,
+                "bidirectional": m.encoder.bidirectional,
+                "dropout": m.decoder.dropout,
+                "embeddings": emb,
+            },
+            "decoder": {
+                "type": "recurrent",
+                "rnn_type": m.decoder.rnn,
+                "num_layers": m.decoder.num_layers,
+                "hidden_size": m.decoder.hidden_size,
+                "attention": "bahdanau",
+                "input_feeding": True,
+                "init_hidden": "bridge",
+                "dropout": m.decoder.dropout,
+                "hidden_dropout": m.decoder.dropout,
+                "embeddings": emb,
+            },
+        },
     }
     path = workdir / f"joey_beam{beam}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -90,22 +146,55 @@ def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
     m = cfg.model
     hidden = m.encoder.hidden_size * (2 if m.encoder.bidirectional else 1)
     config = {
-        "save_data": str(workdir / "onmt/data"), "src_vocab": str(workdir / "onmt/vocab.src"),
-        "tgt_vocab": str(workdir / "onmt/vocab.tgt"), "overwrite": True, "share_vocab": True,
-        "src_vocab_size": cfg.vocab.source_size + 4, "tgt_vocab_size": cfg.vocab.source_size + 4,
-        "src_words_min_frequency": cfg.vocab.min_freq, "tgt_words_min_frequency": cfg.vocab.min_freq,
-        "data": {"corpus_1": {"path_src": str(workdir / "data/train.src"), "path_tgt": str(workdir / "data/train.tgt"),
-                              "transforms": []}},
-        "encoder_type": "brnn" if m.encoder.bidirectional else "rnn", "decoder_type": "rnn", "rnn_type": "LSTM",
-        "enc_layers": m.encoder.num_layers, "dec_layers": m.decoder.num_layers, "enc_hid_size": hidden,
-        "dec_hid_size": m.decoder.hidden_size, "word_vec_size": m.embeddings.size, "global_attention": "mlp",
-        "input_feed": 1, "bridge": True, "dropout": [m.decoder.dropout], "attention_dropout": [0.0],
-        "copy_attn": True, "coverage_attn": True, "lambda_coverage": 1.0, "reuse_copy_attn": True,
-        "seed": cfg.train.seed, "world_size": 1, "gpu_ranks": [], "optim": "adam",
-        "learning_rate": cfg.train.optimizer.lr, "max_grad_norm": cfg.train.clip_grad_norm,
-        "batch_size": cfg.train.batch_size, "batch_type": "sents", "normalization": "tokens",
-        "train_steps": 1_000_000, "report_every": 20, "save_checkpoint_steps": steps_per_epoch,
-        "keep_checkpoint": 1, "bucket_size": 1024, "save_model": str(workdir / "onmt/model"), "num_workers": 0,
+        "save_data": str(workdir / "onmt/data"),
+        "src_vocab": str(workdir / "onmt/vocab.src"),
+        "tgt_vocab": str(workdir / "onmt/vocab.tgt"),
+        "overwrite": True,
+        "share_vocab": True,
+        "src_vocab_size": cfg.vocab.source_size + 4,
+        "tgt_vocab_size": cfg.vocab.source_size + 4,
+        "src_words_min_frequency": cfg.vocab.min_freq,
+        "tgt_words_min_frequency": cfg.vocab.min_freq,
+        "data": {
+            "corpus_1": {
+                "path_src": str(workdir / "data/train.src"),
+                "path_tgt": str(workdir / "data/train.tgt"),
+                "transforms": [],
+            }
+        },
+        "encoder_type": "brnn" if m.encoder.bidirectional else "rnn",
+        "decoder_type": "rnn",
+        "rnn_type": "LSTM",
+        "enc_layers": m.encoder.num_layers,
+        "dec_layers": m.decoder.num_layers,
+        "enc_hid_size": hidden,
+        "dec_hid_size": m.decoder.hidden_size,
+        "word_vec_size": m.embeddings.size,
+        "global_attention": "mlp",
+        "input_feed": 1,
+        "bridge": True,
+        "dropout": [m.decoder.dropout],
+        "attention_dropout": [0.0],
+        "copy_attn": True,
+        "coverage_attn": True,
+        "lambda_coverage": 1.0,
+        "reuse_copy_attn": True,
+        "seed": cfg.train.seed,
+        "world_size": 1,
+        "gpu_ranks": [],
+        "optim": "adam",
+        "learning_rate": cfg.train.optimizer.lr,
+        "max_grad_norm": cfg.train.clip_grad_norm,
+        "batch_size": cfg.train.batch_size,
+        "batch_type": "sents",
+        "normalization": "tokens",
+        "train_steps": 1_000_000,
+        "report_every": 20,
+        "save_checkpoint_steps": steps_per_epoch,
+        "keep_checkpoint": 1,
+        "bucket_size": 1024,
+        "save_model": str(workdir / "onmt/model"),
+        "num_workers": 0,
     }
     path = workdir / "onmt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -141,8 +230,15 @@ main()
 """
 
 
-def run(command: list[str], env: dict[str, str], log: Path, *, seconds: float | None = None,
-        stdin: Path | None = None, stdout: Path | None = None) -> float:
+def run(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    seconds: float | None = None,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+) -> float:
     """Run ``command`` (stopped after ``seconds``, if given); its wall-clock seconds."""
     start = time.perf_counter()
     with open(log, "a") as err, open(stdin or os.devnull) as inp, open(stdout or log, "a") as out:
@@ -190,8 +286,13 @@ def main() -> None:
     n_train, sources, references, qids = write_split(cfg, args.workdir)
     steps_per_epoch = -(-n_train // cfg.train.batch_size)
     bin_dir = args.peers_venv / "bin"
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-           "PATH": f"{bin_dir}:{os.environ['PATH']}", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "MKL_NUM_THREADS": str(args.threads),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+    }
     budget, p = 60 * args.minutes, cfg.predict
     rows = []
     if "joey" in args.tools:
@@ -201,8 +302,13 @@ def main() -> None:
         print(f"joey: trained {took / 60:.1f} min", file=sys.stderr)
         for beam, config in configs.items():
             hyp = args.workdir / f"joey_beam{beam}.hyp"
-            run([str(bin_dir / "python"), "-m", "joeynmt", "translate", str(config)], env, log,
-                stdin=sources, stdout=hyp)
+            run(
+                [str(bin_dir / "python"), "-m", "joeynmt", "translate", str(config)],
+                env,
+                log,
+                stdin=sources,
+                stdout=hyp,
+            )
             preds = write_predictions(hyp, qids, args.workdir / f"joey_beam{beam}.csv")
             rows.append(markdown_row(f"JoeyNMT 2.3.0, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references))
     if "onmt" in args.tools:
@@ -216,12 +322,39 @@ def main() -> None:
         run([str(bin_dir / "python"), "-c", ONMT_COPY_FIX, str(model)], env, log)
         for beam in (1, p.beam_size):
             hyp = args.workdir / f"onmt_beam{beam}.hyp"
-            run([str(bin_dir / "python"), "-c", ONMT_TRANSLATE_WITH_COPY, "-model", str(model), "-src", str(sources),
-                 "-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32", "-max_length", str(p.max_length),
-                 "-min_length", str(p.min_length), "-block_ngram_repeat", str(p.no_repeat_ngram_size)], env, log)
+            run(
+                [
+                    str(bin_dir / "python"),
+                    "-c",
+                    ONMT_TRANSLATE_WITH_COPY,
+                    "-model",
+                    str(model),
+                    "-src",
+                    str(sources),
+                    "-output",
+                    str(hyp),
+                    "-beam_size",
+                    str(beam),
+                    "-batch_size",
+                    "32",
+                    "-max_length",
+                    str(p.max_length),
+                    "-min_length",
+                    str(p.min_length),
+                    "-block_ngram_repeat",
+                    str(p.no_repeat_ngram_size),
+                ],
+                env,
+                log,
+            )
             preds = write_predictions(hyp, qids, args.workdir / f"onmt_beam{beam}.csv")
-            rows.append(markdown_row(f"OpenNMT-py 3.5.1 copy_attn + coverage_attn, {'greedy' if beam == 1 else f'beam {beam}'}",
-                            preds, references))
+            rows.append(
+                markdown_row(
+                    f"OpenNMT-py 3.5.1 copy_attn + coverage_attn, {'greedy' if beam == 1 else f'beam {beam}'}",
+                    preds,
+                    references,
+                )
+            )
     print(HEADER)
     print("\n".join(rows))
 

@@ -8,6 +8,7 @@ search options otherwise), predictions are written beside the checkpoint
 (``dev_greedy.csv``, ``dev_beam.csv``) and scored with ``s2s evaluate`` at word and char level.
 ``--lead`` adds the lead baseline on the same rows. Prints one markdown row per decode.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,10 @@ from pathlib import Path
 from s2s.evaluate import evaluate
 from s2s.predict import predict_file
 
-HEADER = ("| system | word R-1 | word R-2 | word R-L | char R-1 | char R-2 | char R-L "
-          "| outputs with <unk> | repeated word trigrams |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+HEADER = (
+    "| system | word R-1 | word R-2 | word R-L | char R-1 | char R-2 | char R-L "
+    "| outputs with <unk> | repeated word trigrams |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
 
 
 def markdown_row(name: str, predictions: Path, references: Path) -> str:
@@ -42,7 +45,10 @@ def main() -> None:
         if args.lead and run == args.runs[0]:
             lead = predict_file(None, references, run / "dev_lead.csv", baseline="lead")
             rows.append(markdown_row(f"lead baseline ({lead} rows)", run / "dev_lead.csv", references))
-        for search, options in (("greedy", {"search": "greedy"}), ("beam", {"search": "beam", "beam_size": args.beam_size})):
+        for search, options in (
+            ("greedy", {"search": "greedy"}),
+            ("beam", {"search": "beam", "beam_size": args.beam_size}),
+        ):
             out = run / f"dev_{search}.csv"
             predict_file(run / "best.pt", references, out, options=options)
             rows.append(markdown_row(f"{run.name}, {search}", out, references))

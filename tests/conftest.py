@@ -1,4 +1,5 @@
 """Shared fixtures. Tests that need the real data in ../shared/data skip when it is absent."""
+
 from __future__ import annotations
 
 import functools
@@ -45,8 +46,8 @@ toy_tasks = _load_script("make_toy_data")
 
 @dataclass
 class ToyRun:
-    result: "TrainResult"
-    cfg: "Config"
+    result: TrainResult
+    cfg: Config
     dev: Path  # the dev TSV: source<TAB>target
 
     def pairs(self) -> list[tuple[list[str], list[str]]]:
@@ -54,17 +55,24 @@ class ToyRun:
         return [(source.split(), target.split()) for source, target in rows]
 
 
-def train_toy_model(directory: Path, task: str, *overrides: str, n_train: int = 3000, vocab: int = 20,
-                    name: str = "run") -> ToyRun:
+def train_toy_model(
+    directory: Path, task: str, *overrides: str, n_train: int = 3000, vocab: int = 20, name: str = "run"
+) -> ToyRun:
     """Train configs/toy.yaml on a synthetic task, everything under ``directory``."""
     from s2s.config import load_config
     from s2s.trainer import train
 
     train_tsv, dev_tsv = toy_tasks.write_task(task, directory / f"{task}-{vocab}", n_train=n_train, vocab=vocab)
-    cfg = load_config(ROOT / "configs" / "toy.yaml", [
-        f"data.train={train_tsv}", f"data.dev={dev_tsv}", f"data.cache_dir={directory / 'cache'}",
-        f"train.output_dir={directory / name}", *overrides,
-    ])
+    cfg = load_config(
+        ROOT / "configs" / "toy.yaml",
+        [
+            f"data.train={train_tsv}",
+            f"data.dev={dev_tsv}",
+            f"data.cache_dir={directory / 'cache'}",
+            f"train.output_dir={directory / name}",
+            *overrides,
+        ],
+    )
     return ToyRun(train(cfg, show_progress=False), cfg, dev_tsv)
 
 
@@ -86,14 +94,28 @@ def pointer_generator(tmp_path_factory) -> Path:
     from s2s.trainer import train
 
     tmp = tmp_path_factory.mktemp("pointer_generator")
-    cfg = load_config(ROOT / "configs" / "quickstart.yaml", [
-        f"data.train={ROOT / 'data' / 'automaster_sample.csv'}", f"data.dev={ROOT / 'data' / 'automaster_sample_dev.csv'}",
-        f"data.cache_dir={tmp / 'cache'}", f"train.output_dir={tmp / 'run'}", "data.num_workers=1",
-        "data.max_source_len=120", "vocab.source_size=2000", "vocab.target_size=1000",
-        "model.embeddings.size=16", "model.encoder.hidden_size=16", "model.decoder.hidden_size=32",
-        "train.max_steps=30", "train.eval_every=0", "train.log_every=10",
-        "predict.beam_size=2", "predict.max_length=20", "train.threads=1",
-    ])
+    cfg = load_config(
+        ROOT / "configs" / "quickstart.yaml",
+        [
+            f"data.train={ROOT / 'data' / 'automaster_sample.csv'}",
+            f"data.dev={ROOT / 'data' / 'automaster_sample_dev.csv'}",
+            f"data.cache_dir={tmp / 'cache'}",
+            f"train.output_dir={tmp / 'run'}",
+            "data.num_workers=1",
+            "data.max_source_len=120",
+            "vocab.source_size=2000",
+            "vocab.target_size=1000",
+            "model.embeddings.size=16",
+            "model.encoder.hidden_size=16",
+            "model.decoder.hidden_size=32",
+            "train.max_steps=30",
+            "train.eval_every=0",
+            "train.log_every=10",
+            "predict.beam_size=2",
+            "predict.max_length=20",
+            "train.threads=1",
+        ],
+    )
     threads = torch.get_num_threads()
     try:
         return train(cfg, show_progress=False).best_checkpoint

@@ -1,4 +1,5 @@
 """Batching: encoding, length-bucketed plans, padded tensors and masks."""
+
 from __future__ import annotations
 
 import random
@@ -62,11 +63,7 @@ def test_collate_without_targets_and_moving() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs a CUDA device")
 def test_pin_memory_and_non_blocking_copy() -> None:
     batch = collate(encode_corpus(corpus(), SRC_VOCAB, TGT_VOCAB), [0, 1]).pin_memory()
-    assert (
-        batch.src.is_pinned()
-        and batch.tgt_out_ext.is_pinned()
-        and batch.oovs[0] == ["车", "重", "助力"]
-    )
+    assert batch.src.is_pinned() and batch.tgt_out_ext.is_pinned() and batch.oovs[0] == ["车", "重", "助力"]
     moved = batch.to("cuda", non_blocking=True)
     assert moved.src.is_cuda and not moved.src_lengths.is_cuda
     assert torch.equal(moved.tgt_out.cpu(), batch.tgt_out)
@@ -107,15 +104,11 @@ def test_plans_are_deterministic_per_seed_and_epoch() -> None:
     src, tgt = lengths()
 
     def plan(seed: int, epoch: int) -> list[list[int]]:
-        return plan_batches(
-            src, tgt, batch_size=16, batch_tokens=3000, shuffle=True, seed=seed, epoch=epoch
-        )
+        return plan_batches(src, tgt, batch_size=16, batch_tokens=3000, shuffle=True, seed=seed, epoch=epoch)
 
     assert plan(5, 2) == plan(5, 2)
     assert plan(5, 2) != plan(5, 3) and plan(5, 2) != plan(6, 2)
-    assert {tuple(sorted(b)) for b in plan(5, 2)} != {
-        tuple(sorted(b)) for b in plan(5, 3)
-    }  # new buckets
+    assert {tuple(sorted(b)) for b in plan(5, 2)} != {tuple(sorted(b)) for b in plan(5, 3)}  # new buckets
 
 
 def test_unshuffled_plan_is_sorted_longest_first() -> None:

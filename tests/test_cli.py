@@ -1,4 +1,5 @@
 """The command line: help, one-line errors with exit code 2, JSON output, prepare."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import pytest
 
 from s2s.cli import main
 from s2s.errors import ConfigError
+
 from conftest import ROOT
 
 SAMPLE_DEV = ROOT / "data" / "automaster_sample_dev.csv"
@@ -26,14 +28,20 @@ def test_help_explains_every_command(command: list[str], capsys) -> None:
             assert name in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "missing.yaml"], "error: config file not found: missing.yaml"),
-    (["train", "configs/toy.yaml", "model.encoder.type=lsmt"], "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' (choices: gru, lstm)"),
-    (["train", "configs/toy.yaml", "train.max_step=1"], "did you mean 'max_steps'?"),
-    (["predict", "--input", "x.txt"], "error: predict needs --checkpoint CKPT (or --baseline lead)"),
-    (["predict", "--checkpoint", "missing.pt", "--input", "x.txt"], "error: checkpoint not found: missing.pt"),
-    (["evaluate", "--predictions", "missing.txt", "--references", str(SAMPLE_DEV)], "error: "),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "missing.yaml"], "error: config file not found: missing.yaml"),
+        (
+            ["train", "configs/toy.yaml", "model.encoder.type=lsmt"],
+            "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' (choices: gru, lstm)",
+        ),
+        (["train", "configs/toy.yaml", "train.max_step=1"], "did you mean 'max_steps'?"),
+        (["predict", "--input", "x.txt"], "error: predict needs --checkpoint CKPT (or --baseline lead)"),
+        (["predict", "--checkpoint", "missing.pt", "--input", "x.txt"], "error: checkpoint not found: missing.pt"),
+        (["evaluate", "--predictions", "missing.txt", "--references", str(SAMPLE_DEV)], "error: "),
+    ],
+)
 def test_user_errors_are_one_line_with_exit_code_2(argv: list[str], message: str, capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     assert main(argv) == 2
@@ -50,8 +58,21 @@ def test_debug_shows_the_traceback() -> None:
 def test_evaluate_json_is_all_of_stdout(tmp_path, capsys) -> None:
     main(["predict", "--baseline", "lead", "--input", str(SAMPLE_DEV), "--output", str(tmp_path / "lead.csv")])
     capsys.readouterr()
-    assert main(["evaluate", "--predictions", str(tmp_path / "lead.csv"), "--references", str(SAMPLE_DEV),
-                 "--level", "char", "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--predictions",
+                str(tmp_path / "lead.csv"),
+                "--references",
+                str(SAMPLE_DEV),
+                "--level",
+                "char",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["count"] == 30 and set(result) >= {"count", "char"} and "word" not in result
     assert 0 < result["char"]["rouge-l"]["f"] < 1
@@ -59,15 +80,32 @@ def test_evaluate_json_is_all_of_stdout(tmp_path, capsys) -> None:
 
 def test_prepare_writes_the_vocabularies(tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    assert main(["prepare", "configs/quickstart.yaml", f"train.output_dir={out}", f"data.cache_dir={tmp_path / 'cache'}",
-                 f"data.train={ROOT / 'data' / 'automaster_sample.csv'}", f"data.dev={SAMPLE_DEV}"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "configs/quickstart.yaml",
+                f"train.output_dir={out}",
+                f"data.cache_dir={tmp_path / 'cache'}",
+                f"data.train={ROOT / 'data' / 'automaster_sample.csv'}",
+                f"data.dev={SAMPLE_DEV}",
+            ]
+        )
+        == 0
+    )
     assert (out / "src_vocab.txt").read_text(encoding="utf-8").splitlines()[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
     assert len((out / "tgt_vocab.txt").read_text(encoding="utf-8").splitlines()) > 100
 
 
 def test_the_console_script_exits_2_on_user_errors() -> None:
-    process = subprocess.run([sys.executable, "-m", "s2s", "train", "configs/toy.yaml", "train.amp=fp32"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "-m", "s2s", "train", "configs/toy.yaml", "train.amp=fp32"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert process.returncode == 2
     assert process.stderr.strip() == (
-        "error: command line (train.amp=fp32): train.amp: expected one of none, bf16, fp16, got 'fp32' (str)")
+        "error: command line (train.amp=fp32): train.amp: expected one of none, bf16, fp16, got 'fp32' (str)"
+    )

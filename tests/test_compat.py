@@ -15,15 +15,29 @@ from s2s.checkpoint import Checkpoint
 from s2s.config import load_config, to_dict
 from s2s.predict import Summarizer, predict_file
 from s2s.trainer import train
+
 from conftest import ROOT, toy_tasks
 
 V1 = ROOT / "tests" / "fixtures" / "v1"
 TOY_OVERRIDES = [
-    "data.train=toydata/train.tsv", "data.dev=toydata/dev.tsv", "data.cache_dir=cache", "model.embeddings.size=8",
-    "model.encoder.hidden_size=8", "model.decoder.hidden_size=16", "model.decoder.type=pointer_generator",
-    "model.decoder.coverage=true", "model.decoder.coverage_from_step=10", "vocab.source_size=30",
-    "vocab.target_size=12", "train.eval_every=10", "train.log_every=2", "train.threads=1", "train.keep_last=5",
-    "predict.max_length=12", "train.batch_size=32", "train.max_steps=40",
+    "data.train=toydata/train.tsv",
+    "data.dev=toydata/dev.tsv",
+    "data.cache_dir=cache",
+    "model.embeddings.size=8",
+    "model.encoder.hidden_size=8",
+    "model.decoder.hidden_size=16",
+    "model.decoder.type=pointer_generator",
+    "model.decoder.coverage=true",
+    "model.decoder.coverage_from_step=10",
+    "vocab.source_size=30",
+    "vocab.target_size=12",
+    "train.eval_every=10",
+    "train.log_every=2",
+    "train.threads=1",
+    "train.keep_last=5",
+    "predict.max_length=12",
+    "train.batch_size=32",
+    "train.max_steps=40",
 ]
 
 
@@ -76,22 +90,33 @@ def test_v1_resolved_config_loads_as_the_checkpoint_holds_it(caplog) -> None:
         cfg = load_config(V1 / "toy_config.yaml")
     assert "ignored 13 option(s)" in caplog.text and "tokenizer.keep_ascii_words" in caplog.text
     assert to_dict(cfg) == to_dict(Checkpoint.load(V1 / "toy_step_20.pt").config) | {
-        "train": to_dict(cfg)["train"]}  # the same but for the step the run was at
+        "train": to_dict(cfg)["train"]
+    }  # the same but for the step the run was at
     assert cfg.train.optimizer.betas == [0.9, 0.999] and not hasattr(cfg.train.optimizer, "momentum")
 
 
 def test_quickstart_gives_the_same_losses_and_dev_predictions(tmp_path: Path) -> None:
     saved = load_config(V1 / "quickstart_30_config.yaml")  # the old run's resolved config, migrated
     sample = ROOT / "data"
-    cfg = load_config(ROOT / "configs" / "quickstart.yaml", [
-        "train.max_steps=30", "train.eval_every=30", "train.log_every=5", "train.threads=1", "data.num_workers=1",
-        f"train.output_dir={tmp_path / 'qs'}", f"data.cache_dir={tmp_path / 'cache'}",
-        f"data.train={sample / 'automaster_sample.csv'}", f"data.dev={sample / 'automaster_sample_dev.csv'}",
-    ])
+    cfg = load_config(
+        ROOT / "configs" / "quickstart.yaml",
+        [
+            "train.max_steps=30",
+            "train.eval_every=30",
+            "train.log_every=5",
+            "train.threads=1",
+            "data.num_workers=1",
+            f"train.output_dir={tmp_path / 'qs'}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            f"data.train={sample / 'automaster_sample.csv'}",
+            f"data.dev={sample / 'automaster_sample_dev.csv'}",
+        ],
+    )
     assert to_dict(cfg)["model"] == to_dict(saved)["model"] and to_dict(cfg)["vocab"] == to_dict(saved)["vocab"]
     result = train(cfg, show_progress=False)
-    for got, want in zip(metrics(tmp_path / "qs" / "metrics.jsonl"), metrics(V1 / "quickstart_30_metrics.jsonl"),
-                         strict=True):
+    for got, want in zip(
+        metrics(tmp_path / "qs" / "metrics.jsonl"), metrics(V1 / "quickstart_30_metrics.jsonl"), strict=True
+    ):
         assert got == pytest.approx(want, rel=1e-5)
     predict_file(result.best_checkpoint, sample / "automaster_sample_dev.csv", tmp_path / "dev.csv")
     expected = (V1 / "quickstart_30_dev_predictions.csv").read_text(encoding="utf-8")

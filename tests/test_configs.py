@@ -1,4 +1,5 @@
 """The shipped configs: each loads, validates and builds its model; the presets prepare their data."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,11 @@ def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_prepare_their_data(name: str, shared_data: Path, tmp_path: Path) -> None:
-    files = {"data.train": "automaster/train.csv"} if name.startswith("automaster") else {
-        "data.train": "csl/ts_dev.tsv", "data.test": "csl/ts_test.tsv"}
+    files = (
+        {"data.train": "automaster/train.csv"}
+        if name.startswith("automaster")
+        else {"data.train": "csl/ts_dev.tsv", "data.test": "csl/ts_test.tsv"}
+    )
     overrides = [f"{key}={shared_data / path}" for key, path in files.items()]
     cfg = load_config(CONFIG_DIR / name, [*overrides, f"data.cache_dir={tmp_path}"])
     data = prepare(cfg, progress=False)

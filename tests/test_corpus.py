@@ -1,4 +1,5 @@
 """Tokenizing files: truncation, stats, the worker pool, and the on-disk cache."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,12 @@ ROWS = [
 
 def make_cfg(cache_dir: str, *overrides: str, **data) -> Config:
     """The default config with data.cache_dir, ``data`` options and ``key=value`` overrides."""
-    return override(Config(), f"data.cache_dir={cache_dir}", *(f"data.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in data.items()), *overrides)
+    return override(
+        Config(),
+        f"data.cache_dir={cache_dir}",
+        *(f"data.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in data.items()),
+        *overrides,
+    )
 
 
 @pytest.fixture
@@ -50,9 +56,7 @@ def count_calls(monkeypatch) -> list[int]:
 
 
 def test_tokens_stats_and_truncation(csv_file: Path, cache_dir: str) -> None:
-    corpus = tokenize_file(
-        csv_file, make_cfg(cache_dir, max_source_len=3, max_target_len=2), progress=False
-    )
+    corpus = tokenize_file(csv_file, make_cfg(cache_dir, max_source_len=3, max_target_len=2), progress=False)
     assert corpus.ids == ["Q1", "Q2"]
     assert corpus.sources == [["方向机", "重", "技师"], ["刹车", "异响", "车主"]]
     assert corpus.targets == [["更换", "助力"], ["检查", "刹车片"]]
@@ -64,15 +68,11 @@ def test_tokens_stats_and_truncation(csv_file: Path, cache_dir: str) -> None:
         2,
         1,
     )
-    untruncated = tokenize_file(
-        csv_file, make_cfg(cache_dir, max_source_len=0, max_target_len=0), progress=False
-    )
+    untruncated = tokenize_file(csv_file, make_cfg(cache_dir, max_source_len=0, max_target_len=0), progress=False)
     assert untruncated.sources[0][:6] == ["方向机", "重", "技师", "说", "：", "换"]
 
 
-def test_cache_miss_then_hit_outside_the_input_folder(
-    csv_file: Path, cache_dir: str, count_calls
-) -> None:
+def test_cache_miss_then_hit_outside_the_input_folder(csv_file: Path, cache_dir: str, count_calls) -> None:
     cfg = make_cfg(cache_dir)
     os.chmod(csv_file.parent, 0o555)  # the input may be read-only
     try:
@@ -139,9 +139,7 @@ def test_user_dictionary_content_is_part_of_the_key(csv_file: Path, tmp_path: Pa
     assert key() != first
 
 
-def test_need_target_false_keeps_every_row_and_has_its_own_entry(
-    csv_file: Path, cache_dir: str
-) -> None:
+def test_need_target_false_keeps_every_row_and_has_its_own_entry(csv_file: Path, cache_dir: str) -> None:
     cfg = make_cfg(cache_dir)
     tokenize_file(csv_file, cfg, progress=False)
     corpus = tokenize_file(csv_file, cfg, need_target=False, progress=False)
@@ -186,9 +184,7 @@ def pool_runs(monkeypatch) -> list[int]:
     return runs
 
 
-def test_worker_pool_matches_in_process(
-    tmp_path: Path, cache_dir: str, monkeypatch, pool_runs
-) -> None:
+def test_worker_pool_matches_in_process(tmp_path: Path, cache_dir: str, monkeypatch, pool_runs) -> None:
     path = tmp_path / "big.tsv"
     lines = [f"源文本{i} 第{i % 7}行\t目标{i % 5}\n" for i in range(600)]
     path.write_text("".join(lines), encoding="utf-8")

@@ -1,4 +1,5 @@
 """Readers, cleaning and the lead baseline: real rows, and malformed rows in tmp files."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,16 @@ import pytest
 from s2s.automaster import CleanConfig, clean_dialogue
 from s2s.config import DataConfig
 from s2s.errors import ConfigError, DataError
-from s2s.readers import Example, ReadStats, first_sentence, format_from_name, open_reader, read_examples, reader_options, resolve_format
+from s2s.readers import (
+    Example,
+    ReadStats,
+    first_sentence,
+    format_from_name,
+    open_reader,
+    read_examples,
+    reader_options,
+    resolve_format,
+)
 
 HEADER = "QID,Brand,Model,Question,Dialogue,Report\n"
 
@@ -91,9 +101,7 @@ def test_csv_quoted_newlines_and_commas(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "q.csv",
-        HEADER
-        + 'Q1,b,m,"问题,有逗号","技师说：第一行\n第二行|车主说：好",报告\n'
-        + "Q2,b,m,q2,技师说：d,r\n",
+        HEADER + 'Q1,b,m,"问题,有逗号","技师说：第一行\n第二行|车主说：好",报告\n' + "Q2,b,m,q2,技师说：d,r\n",
     )
     rows = read(path)
     assert rows[0].source == "问题,有逗号 技师说：第一行\n第二行|车主说：好"
@@ -106,17 +114,13 @@ def test_csv_truncated_last_row_skip_and_error(tmp_path: Path, caplog) -> None:
         rows = read(path)
     assert [r.id for r in rows] == ["Q1"]
     [message] = [r.getMessage() for r in caplog.records]
-    assert message.startswith(
-        "skipped 1 malformed row in t.csv (line 3; first: 5 fields, expected 6"
-    )
+    assert message.startswith("skipped 1 malformed row in t.csv (line 3; first: 5 fields, expected 6")
     with pytest.raises(DataError, match=r"t\.csv:3: 5 fields, expected 6 .*on_bad_row"):
         read(path, on_bad_row="error")
 
 
 def test_csv_open_quote_swallowing_the_rest_is_malformed(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "t.csv", HEADER + 'Q1,b,m,q,技师说：d,r\nQ2,b,m,q,"技师说：被截\nQ3,b,m,q,d,r\n'
-    )
+    path = write(tmp_path, "t.csv", HEADER + 'Q1,b,m,q,技师说：d,r\nQ2,b,m,q,"技师说：被截\nQ3,b,m,q,d,r\n')
     stats = ReadStats()
     rows = list(read_examples(path, DataConfig(), stats=stats))
     assert [r.id for r in rows] == ["Q1"] and stats.malformed == [3]
@@ -191,9 +195,7 @@ def test_format_from_config_extension_or_prefix(tmp_path: Path) -> None:
 
 
 def test_tsv_quoting_off_columns_and_bad_rows(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "d.tsv", '"引号"开头的源\t标题\n源二\t"标题"二\n只有一列\n\n源三\t标题三\r\n'
-    )
+    path = write(tmp_path, "d.tsv", '"引号"开头的源\t标题\n源二\t"标题"二\n只有一列\n\n源三\t标题三\r\n')
     stats = ReadStats()
     rows = list(read_examples(path, DataConfig(), stats=stats))
     assert [(r.id, r.source, r.target) for r in rows] == [
@@ -238,9 +240,7 @@ def test_jsonl_reader(tmp_path: Path) -> None:
         {"QID": "b", "Question": "问二"},
         {"QID": "c", "Question": 3, "Dialogue": None, "Report": "r"},
     ]
-    text = "\n".join(
-        r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records
-    )
+    text = "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records)
     path = write(tmp_path, "x.jsonl", text + "\n\n")
     stats = ReadStats()
     rows = list(read_examples(path, reader_options("automaster_jsonl"), stats=stats))  # AutoMaster rows: cleaned

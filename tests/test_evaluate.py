@@ -1,5 +1,6 @@
 """s2s evaluate: file layouts, matching by QID or position, clear errors, levels, guards,
 bootstrap intervals and the paired test of two systems."""
+
 from __future__ import annotations
 
 import csv
@@ -17,6 +18,7 @@ from s2s.cli import main
 from s2s.errors import ConfigError, DataError
 from s2s.evaluate import compare, evaluate, format_comparison, format_report
 from s2s.metrics import ROUGE_NAMES, rouge
+
 from conftest import ROOT
 
 SAMPLE_DEV = ROOT / "data" / "automaster_sample_dev.csv"
@@ -34,8 +36,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 def references_csv(path: Path, reports: dict[str, str] = REPORTS) -> Path:
     """An AutoMaster train-layout file."""
     header = ["QID", "Brand", "Model", "Question", "Dialogue", "Report"]
-    rows = [[qid, "奔驰", "GL级", "问题，有逗号", "技师说：你好|车主说：好", report]
-            for qid, report in reports.items()]
+    rows = [[qid, "奔驰", "GL级", "问题，有逗号", "技师说：你好|车主说：好", report] for qid, report in reports.items()]
     return write_csv(path, header, rows)
 
 
@@ -48,14 +49,14 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def expected(level: str, qids: list[str] = list(REPORTS)) -> dict:
+def expected(level: str, qids: list[str] | None = None) -> dict:
+    qids = list(REPORTS) if qids is None else qids
     return rouge([PREDICTIONS[q] for q in qids], [REPORTS[q] for q in qids], level)
 
 
 def test_csv_matched_by_qid_in_any_order(tmp_path: Path) -> None:
     shuffled = {qid: PREDICTIONS[qid] for qid in ("Q3", "Q1", "Q2")}
-    result = evaluate(predictions_csv(tmp_path / "p.csv", shuffled),
-                      references_csv(tmp_path / "r.csv"))
+    result = evaluate(predictions_csv(tmp_path / "p.csv", shuffled), references_csv(tmp_path / "r.csv"))
     assert result["count"] == 3
     assert result["word"] == expected("word")
     assert result["char"] == expected("char")
@@ -64,8 +65,11 @@ def test_csv_matched_by_qid_in_any_order(tmp_path: Path) -> None:
 
 
 def test_text_against_text_by_position(tmp_path: Path) -> None:
-    result = evaluate(write_lines(tmp_path / "p.txt", list(PREDICTIONS.values())),
-                      write_lines(tmp_path / "r.txt", list(REPORTS.values())), level="char")
+    result = evaluate(
+        write_lines(tmp_path / "p.txt", list(PREDICTIONS.values())),
+        write_lines(tmp_path / "r.txt", list(REPORTS.values())),
+        level="char",
+    )
     assert result["char"] == expected("char")
 
 
@@ -79,17 +83,16 @@ def test_mixed_layouts_match_by_position(tmp_path: Path) -> None:
 
 
 def test_quoted_newlines_and_commas(tmp_path: Path) -> None:
-    reports = {"Q1": "第一行，\n第二行，\"引号\"", "Q2": "a,b"}
-    result = evaluate(predictions_csv(tmp_path / "p.csv", reports),
-                      references_csv(tmp_path / "r.csv", reports), level="char")
+    reports = {"Q1": '第一行，\n第二行，"引号"', "Q2": "a,b"}
+    result = evaluate(
+        predictions_csv(tmp_path / "p.csv", reports), references_csv(tmp_path / "r.csv", reports), level="char"
+    )
     assert result["char"]["rouge-l"]["f"] == 1.0
 
 
-@pytest.mark.parametrize("level,present", [("word", {"word"}), ("char", {"char"}),
-                                           ("both", {"word", "char"})])
+@pytest.mark.parametrize("level,present", [("word", {"word"}), ("char", {"char"}), ("both", {"word", "char"})])
 def test_only_asked_levels_appear(tmp_path: Path, level: str, present: set[str]) -> None:
-    result = evaluate(predictions_csv(tmp_path / "p.csv"), references_csv(tmp_path / "r.csv"),
-                      level)
+    result = evaluate(predictions_csv(tmp_path / "p.csv"), references_csv(tmp_path / "r.csv"), level)
     assert set(result) == {"count", "guards"} | present
     assert set(result["guards"]["repeated_trigrams"]) == present
 
@@ -102,8 +105,7 @@ def test_unknown_level(tmp_path: Path) -> None:
 def test_unknown_and_missing_qids_are_listed(tmp_path: Path) -> None:
     predictions = {"Q1": "甲", "Q7": "乙", "Q9": "丙", "Q12": "丁"}
     with pytest.raises(DataError) as error:
-        evaluate(predictions_csv(tmp_path / "p.csv", predictions),
-                 references_csv(tmp_path / "r.csv"))
+        evaluate(predictions_csv(tmp_path / "p.csv", predictions), references_csv(tmp_path / "r.csv"))
     message = str(error.value)
     assert "3 QIDs in predictions are not in references: Q7, Q9, Q12" in message
     assert "2 QIDs in references have no prediction: Q2, Q3" in message
@@ -134,14 +136,14 @@ def test_empty_predictions_score_zero_and_are_counted(tmp_path: Path) -> None:
 
 def test_guards_on_crafted_outputs(tmp_path: Path) -> None:
     outputs = ["检查<unk>和<unk>", "更换<unk>", "甲乙丙甲乙丙", ""]
-    result = evaluate(write_lines(tmp_path / "p.txt", outputs),
-                      write_lines(tmp_path / "r.txt", ["参考"] * 4), level="char")
+    result = evaluate(
+        write_lines(tmp_path / "p.txt", outputs), write_lines(tmp_path / "r.txt", ["参考"] * 4), level="char"
+    )
     g = result["guards"]
     assert (g["empty"], g["unk_outputs"], g["unk_tokens"]) == (1, 2, 3)
     # char trigrams: 检查<unk>和<unk> 11 (3 repeats: <un, unk, nk>), 更换<unk> 5, 甲乙丙甲乙丙 4 (1)
     assert g["repeated_trigrams"]["char"] == pytest.approx(4 / 20)
-    assert "1 empty, 2 with <unk> (3 <unk> in all), repeated trigrams 20.00% (char)" in \
-        format_report(result)
+    assert "1 empty, 2 with <unk> (3 <unk> in all), repeated trigrams 20.00% (char)" in format_report(result)
 
 
 def test_format_report_has_one_line_per_level(tmp_path: Path) -> None:
@@ -149,8 +151,9 @@ def test_format_report_has_one_line_per_level(tmp_path: Path) -> None:
     lines = format_report(result).splitlines()
     assert lines[0] == "ROUGE F1 (%) over 3 examples"
     assert lines[1].split() == ["level", "ROUGE-1", "ROUGE-2", "ROUGE-L"]
-    assert lines[2].split() == ["word"] + [f"{100 * result['word'][n]['f']:.2f}"
-                                           for n in ("rouge-1", "rouge-2", "rouge-l")]
+    assert lines[2].split() == ["word"] + [
+        f"{100 * result['word'][n]['f']:.2f}" for n in ("rouge-1", "rouge-2", "rouge-l")
+    ]
     assert lines[3].startswith("char") and lines[4].startswith("guards:")
 
 
@@ -191,8 +194,9 @@ def test_real_automaster_references(shared_data: Path, tmp_path: Path) -> None:
     with open(shared_data / "automaster" / "train.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     predictions = {row["QID"]: row["Question"] for row in reversed(rows)}
-    result = evaluate(predictions_csv(tmp_path / "p.csv", predictions),
-                      shared_data / "automaster" / "train.csv", level="char")
+    result = evaluate(
+        predictions_csv(tmp_path / "p.csv", predictions), shared_data / "automaster" / "train.csv", level="char"
+    )
     assert result["count"] == len(rows) > 1000
     questions, reports = [row["Question"] for row in rows], [row["Report"] for row in rows]
     assert result["char"] == rouge(questions, reports, "char")
@@ -210,8 +214,7 @@ def questions_csv(path: Path) -> Path:
 
 
 def scores(result: dict) -> list[tuple[str, str, dict]]:
-    return [(level, name, result[level][name]) for level in ("word", "char") if level in result
-            for name in ROUGE_NAMES]
+    return [(level, name, result[level][name]) for level in ("word", "char") if level in result for name in ROUGE_NAMES]
 
 
 def synthetic(directory: Path, count: int = 100) -> tuple[list[str], dict[str, Path]]:
@@ -227,8 +230,9 @@ def synthetic(directory: Path, count: int = 100) -> tuple[list[str], dict[str, P
         return "".join(chars)
 
     systems = {"good": 2, "bad": 8, "good2": 2}
-    paths = {name: write_lines(directory / f"{name}.txt", [garbled(r, k) for r in references])
-             for name, k in systems.items()}
+    paths = {
+        name: write_lines(directory / f"{name}.txt", [garbled(r, k) for r in references]) for name, k in systems.items()
+    }
     return references, {"refs": write_lines(directory / "refs.txt", references), **paths}
 
 
@@ -258,8 +262,7 @@ def test_bootstrap_interval_contains_the_score_and_seeds_repeat(tmp_path: Path) 
 def test_bootstrap_table_prints_each_interval(tmp_path: Path) -> None:
     result = evaluate(questions_csv(tmp_path / "q.csv"), SAMPLE_DEV, level="char", bootstrap=100, seed=3)
     lines = format_report(result).splitlines()
-    assert lines[0] == ("ROUGE F1 (%) over 30 examples, 95% percentile bootstrap intervals "
-                        "(100 resamples, seed 3)")
+    assert lines[0] == ("ROUGE F1 (%) over 30 examples, 95% percentile bootstrap intervals (100 resamples, seed 3)")
     cells = re.findall(r"(\d+\.\d\d) \[(\d+\.\d\d), (\d+\.\d\d)\]", lines[2])
     assert lines[2].startswith("char") and len(cells) == 3
     for (f, low, high), name in zip(cells, ROUGE_NAMES):
@@ -274,6 +277,7 @@ def test_texts_are_segmented_and_scored_once(tmp_path: Path, monkeypatch) -> Non
         def wrapper(*args):
             calls[key] += 1
             return function(*args)
+
         return wrapper
 
     for level, split in list(s2s.metrics.SEGMENTERS.items()):
@@ -306,8 +310,9 @@ def test_equal_systems_are_within_the_noise(tmp_path: Path) -> None:
     # the same number of garbled characters: equal unigram overlap and LCS in every example
     assert differences["rouge-1"]["f"] == pytest.approx(0) and differences["rouge-1"]["p"] == 1.0
     same = compare(files["good"], files["good"], files["refs"], level="char", bootstrap=100)
-    assert all(d["f"] == 0 and d["p"] == 1.0 and d["verdict"] == "within noise"
-               for d in same["difference"]["char"].values())
+    assert all(
+        d["f"] == 0 and d["p"] == 1.0 and d["verdict"] == "within noise" for d in same["difference"]["char"].values()
+    )
 
 
 def test_compare_reports_both_systems_with_the_intervals_evaluate_gives(tmp_path: Path) -> None:
@@ -355,8 +360,24 @@ def test_cli_bootstrap_and_compare(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", "--predictions", str(files["good"]), "--compare", str(files["bad"]), *common]) == 0
     out = capsys.readouterr().out
     assert "1,000 resamples, seed 12345" in out and out.count("a better") == 3
-    assert main(["evaluate", "--predictions", str(files["good"]), "--compare", str(files["bad"]), *common,
-                 "--bootstrap", "50", "--seed", "4", "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--predictions",
+                str(files["good"]),
+                "--compare",
+                str(files["bad"]),
+                *common,
+                "--bootstrap",
+                "50",
+                "--seed",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["bootstrap"]["samples"] == 50 and result["bootstrap"]["seed"] == 4
     assert result == compare(files["good"], files["bad"], files["refs"], "char", bootstrap=50, seed=4)

@@ -4,6 +4,7 @@ Each run trains configs/toy.yaml for a few hundred steps on 3,000 synthetic pair
 two CPU cores) and is scored on 200 held-out sources it never saw. The thresholds are far
 above what an untrained or broken model reaches (exact match of random outputs: ~0).
 """
+
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import json
 import pytest
 
 from s2s.predict import Summarizer
+
 from conftest import ToyRun
 
 
@@ -27,11 +29,14 @@ def test_reverse_with_each_encoder(train_toy, encoder: str) -> None:
     assert exact_match(run) >= 0.9
 
 
-@pytest.mark.parametrize("attention,extra", [
-    ("luong_dot", ()),
-    ("luong_general", ("model.decoder.input_feeding=false",)),  # the decoder's fast path
-    ("luong_concat", ()),
-])
+@pytest.mark.parametrize(
+    "attention,extra",
+    [
+        ("luong_dot", ()),
+        ("luong_general", ("model.decoder.input_feeding=false",)),  # the decoder's fast path
+        ("luong_concat", ()),
+    ],
+)
 def test_reverse_with_each_attention(train_toy, attention: str, extra: tuple[str, ...]) -> None:
     run = train_toy("reverse", f"model.attention.type={attention}", *extra)  # bahdanau: the test above
     assert exact_match(run) >= 0.9
@@ -73,9 +78,15 @@ def test_pointer_generator_copies_words_outside_the_vocabulary(train_toy) -> Non
 
 @pytest.mark.parametrize("start", [0, 150])
 def test_coverage_loss_falls_and_stays_finite(train_toy, start: int) -> None:
-    run = train_toy("copy_names", "model.decoder.type=pointer_generator", "model.decoder.coverage=true",
-                    f"model.decoder.coverage_from_step={start}", "train.max_steps=400", "train.log_every=25",
-                    *COPY_NAMES)
+    run = train_toy(
+        "copy_names",
+        "model.decoder.type=pointer_generator",
+        "model.decoder.coverage=true",
+        f"model.decoder.coverage_from_step={start}",
+        "train.max_steps=400",
+        "train.log_every=25",
+        *COPY_NAMES,
+    )
     records = [json.loads(line) for line in open(run.result.output_dir / "metrics.jsonl", encoding="utf-8")]
     steps = [r for r in records if "loss" in r]
     assert all(r["loss"] == r["loss"] and r["loss"] < float("inf") for r in steps)  # no NaN/inf

@@ -1,4 +1,5 @@
 """Chinese ROUGE: agreement with rouge-score on real rows, hand-checkable cases, guards, MBR selection."""
+
 from __future__ import annotations
 
 import csv

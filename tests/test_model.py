@@ -1,4 +1,5 @@
 """Unit tests of the model zoo: shapes, masks, packing, fast path, incremental decoding."""
+
 from __future__ import annotations
 
 import itertools
@@ -34,8 +35,9 @@ def make_batch(src_lengths: list[int], tgt_lengths: list[int], n_oov: int = 0, s
     tgt_out_ext = torch.randint(4, V_TGT + n_oov, tgt_mask.shape, generator=g) * tgt_mask
     tgt_out = tgt_out_ext.masked_fill(tgt_out_ext >= V_TGT, 1)
     oovs = [[f"oov{k}" for k in range(n_oov)] for _ in src_lengths]
-    return Batch(src, lengths, src_mask, src_ext, oovs, list(range(len(src_lengths))),
-                 tgt_in, tgt_out, tgt_out_ext, tgt_mask)
+    return Batch(
+        src, lengths, src_mask, src_ext, oovs, list(range(len(src_lengths))), tgt_in, tgt_out, tgt_out_ext, tgt_mask
+    )
 
 
 def small_config(**changes: str | int | bool) -> RNNModelOptions:
@@ -58,7 +60,9 @@ def model_for(seed: int = 0, **changes) -> Seq2Seq:
 ATTENTION_TYPES = ["bahdanau", "luong_concat", "luong_general", "luong_dot"]
 
 
-@pytest.mark.parametrize("attention,decoder", list(itertools.product(ATTENTION_TYPES, ["attention", "pointer_generator"])))
+@pytest.mark.parametrize(
+    "attention,decoder", list(itertools.product(ATTENTION_TYPES, ["attention", "pointer_generator"]))
+)
 def test_forward_shapes_and_padding(attention: str, decoder: str) -> None:
     model = model_for(attention__type=attention, decoder__type=decoder)
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=2 if decoder == "pointer_generator" else 0)
@@ -96,8 +100,9 @@ def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidir
     """The CPU path (fused kernel a segment of time at a time) gives PyTorch's packed-sequence
     outputs, final states and gradients."""
     torch.manual_seed(0)
-    encoder = ENCODERS.build(RNNEncoderOptions(type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional),
-                             input_size=5)
+    encoder = ENCODERS.build(
+        RNNEncoderOptions(type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional), input_size=5
+    )
     x = torch.randn(6, 9, 5, requires_grad=True)
     lengths = torch.tensor([9, 3, 9, 1, 5, 3])
     results = []
@@ -118,8 +123,9 @@ def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidir
 @pytest.mark.parametrize("layers", [1, 2])
 def test_fast_path_equals_step_path(attention: str, rnn: str, layers: int) -> None:
     """The fused RNN over the whole target equals the step-by-step recurrence (kernels.RNNSteps)."""
-    model = model_for(attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn,
-                      decoder__num_layers=layers)
+    model = model_for(
+        attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn, decoder__num_layers=layers
+    )
     assert model.decoder.fast_path
     batch = make_batch([7, 4, 2], [5, 3, 1])
     memory, state = model.encode(batch)
@@ -134,7 +140,9 @@ def test_fast_path_only_where_it_applies() -> None:
     assert not model_for(attention__type="bahdanau", decoder__input_feeding=False).decoder.fast_path
 
 
-@pytest.mark.parametrize("decoder,coverage", [("attention", False), ("pointer_generator", False), ("pointer_generator", True)])
+@pytest.mark.parametrize(
+    "decoder,coverage", [("attention", False), ("pointer_generator", False), ("pointer_generator", True)]
+)
 def test_decode_step_matches_teacher_forcing(decoder: str, coverage: bool) -> None:
     """Feeding the gold tokens one step at a time gives forward()'s losses exactly."""
     model = model_for(decoder__type=decoder, decoder__coverage=coverage)
@@ -232,13 +240,27 @@ def test_bridge_maps_any_encoder_to_any_decoder(enc: str, dec: str, bridge: str)
 
 def test_bridge_concat_needs_matching_sizes() -> None:
     with pytest.raises(ConfigError, match="concat needs model.decoder.hidden_size == 16"):
-        Bridge("concat", encoder_hidden=8, encoder_layers=1, encoder_directions=2,
-               decoder_hidden=32, decoder_layers=1, decoder_is_lstm=True)
+        Bridge(
+            "concat",
+            encoder_hidden=8,
+            encoder_layers=1,
+            encoder_directions=2,
+            decoder_hidden=32,
+            decoder_layers=1,
+            decoder_is_lstm=True,
+        )
 
 
 def test_concat_bridge_copies_final_states() -> None:
-    bridge = Bridge("concat", encoder_hidden=2, encoder_layers=1, encoder_directions=2,
-                    decoder_hidden=4, decoder_layers=1, decoder_is_lstm=True)
+    bridge = Bridge(
+        "concat",
+        encoder_hidden=2,
+        encoder_layers=1,
+        encoder_directions=2,
+        decoder_hidden=4,
+        decoder_layers=1,
+        decoder_is_lstm=True,
+    )
     h = torch.tensor([[[1.0, 2.0]], [[3.0, 4.0]]])  # (layers * directions = 2, batch = 1, hidden = 2)
     h0, c0 = bridge((h, -h))
     torch.testing.assert_close(h0, torch.tensor([[[1.0, 2.0, 3.0, 4.0]]]))
@@ -246,7 +268,9 @@ def test_concat_bridge_copies_final_states() -> None:
 
 
 def test_unknown_attention_lists_choices() -> None:
-    with pytest.raises(ConfigError, match=r"unknown attention 'luong' \(choices: bahdanau, luong_concat, luong_dot, luong_general\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown attention 'luong' \(choices: bahdanau, luong_concat, luong_dot, luong_general\)"
+    ):
         ATTENTIONS.get("luong")
 
 
@@ -319,7 +343,10 @@ def test_additive_attention_equals_the_tanh_formula() -> None:
     query, keys, coverage = torch.randn(3, 2, 8), torch.randn(3, 5, 6), torch.rand(3, 5)
     mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5])
     _, weights = attention(query, keys, attention.precompute(keys), mask, coverage)
-    features = (attention.query_layer(query).unsqueeze(2) + attention.key_layer(keys).unsqueeze(1)
-                + attention.coverage_layer(coverage.unsqueeze(-1)).unsqueeze(1))
+    features = (
+        attention.query_layer(query).unsqueeze(2)
+        + attention.key_layer(keys).unsqueeze(1)
+        + attention.coverage_layer(coverage.unsqueeze(-1)).unsqueeze(1)
+    )
     scores = attention.energy(torch.tanh(features)).squeeze(-1).masked_fill(~mask.unsqueeze(1), float("-inf"))
     torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), atol=1e-6, rtol=0)

@@ -26,11 +26,15 @@ def test_an_option_of_another_part_is_refused_naming_the_part(tmp_path) -> None:
     path = write(tmp_path / "c.yaml", "model:\n  encoder: {type: lstm}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, ["model.encoder.num_heads=4"])
-    assert str(err.value) == ("command line (model.encoder.num_heads=4): model.encoder.num_heads: unknown option of "
-                              "encoder 'lstm' (options: hidden_size, num_layers, bidirectional, dropout)")
+    assert str(err.value) == (
+        "command line (model.encoder.num_heads=4): model.encoder.num_heads: unknown option of "
+        "encoder 'lstm' (options: hidden_size, num_layers, bidirectional, dropout)"
+    )
     with pytest.raises(ConfigError, match=r"c2.yaml: train.scheduler.power: unknown option of scheduler 'cosine'"):
         load_config(write(tmp_path / "c2.yaml", "train:\n  scheduler: {type: cosine, power: 2}\n"))
-    with pytest.raises(ConfigError, match=r"train.optimizer.dampening: unknown option of optimizer 'sgd' \(options: lr, "):
+    with pytest.raises(
+        ConfigError, match=r"train.optimizer.dampening: unknown option of optimizer 'sgd' \(options: lr, "
+    ):
         load_config(write(tmp_path / "c3.yaml", "train:\n  optimizer: {type: sgd, dampening: 0.1}\n"))
 
 
@@ -38,13 +42,21 @@ def test_a_parts_defaults_apply_only_to_it() -> None:
     cfg = override(Config(), "train.optimizer.type=sgd", "train.scheduler.type=plateau", "data.dev_split=0.1")
     assert cfg.train.optimizer.momentum == 0.0 and not hasattr(cfg.train.optimizer, "betas")
     assert cfg.train.scheduler.patience == 2 and not hasattr(cfg.train.scheduler, "warmup_steps")
-    assert to_dict(Config())["train"]["optimizer"] == {"type": "adam", "lr": 1e-3, "weight_decay": 0.0,
-                                                       "betas": [0.9, 0.999], "eps": 1e-8}
+    assert to_dict(Config())["train"]["optimizer"] == {
+        "type": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+    }
 
 
 def test_changing_a_part_keeps_the_options_both_have(tmp_path) -> None:
-    path = write(tmp_path / "c.yaml", "train:\n  optimizer: {type: adam, lr: 0.01, betas: [0.8, 0.9]}\n"
-                                      "model:\n  encoder: {type: lstm, hidden_size: 48}\n")
+    path = write(
+        tmp_path / "c.yaml",
+        "train:\n  optimizer: {type: adam, lr: 0.01, betas: [0.8, 0.9]}\n"
+        "model:\n  encoder: {type: lstm, hidden_size: 48}\n",
+    )
     cfg = load_config(path, ["train.optimizer.type=sgd", "model.encoder=gru"])  # a part may be named alone
     assert cfg.train.optimizer.type == "sgd" and cfg.train.optimizer.lr == 0.01
     assert not hasattr(cfg.train.optimizer, "betas")
@@ -75,8 +87,10 @@ def test_values_are_checked_where_they_are_given(tmp_path) -> None:
 
 
 def test_old_layout_keys_are_dropped_with_one_warning(tmp_path, caplog) -> None:
-    path = write(tmp_path / "old.yaml", "train:\n  optimizer: {type: adam, momentum: 0.9}\n"
-                                        "tokenizer: {type: char, user_dict: null}\n")
+    path = write(
+        tmp_path / "old.yaml",
+        "train:\n  optimizer: {type: adam, momentum: 0.9}\ntokenizer: {type: char, user_dict: null}\n",
+    )
     with caplog.at_level(logging.WARNING, logger="s2s"):
         cfg = load_config(path)
     [warning] = [r.getMessage() for r in caplog.records]
@@ -125,5 +139,7 @@ def test_import_s2s_and_evaluate_need_no_torch(tmp_path) -> None:
 
 
 def test_no_module_is_over_500_lines() -> None:
-    long = {p.name: n for p in (ROOT / "s2s").glob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    long = {
+        p.name: n for p in (ROOT / "s2s").glob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500
+    }
     assert not long

@@ -1,4 +1,5 @@
 """`s2s predict --plot-attention DIR`: one labelled heatmap PNG per input."""
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,22 @@ def no_cjk_font(monkeypatch):
 
 
 def _predict(checkpoint: Path, out: Path, *args: str) -> int:
-    return main(["predict", "--checkpoint", str(checkpoint), "--input", str(TEST_CSV), "--output", str(out / "p.csv"),
-                 "--search", "greedy", "--max-length", "6", *args])
+    return main(
+        [
+            "predict",
+            "--checkpoint",
+            str(checkpoint),
+            "--input",
+            str(TEST_CSV),
+            "--output",
+            str(out / "p.csv"),
+            "--search",
+            "greedy",
+            "--max-length",
+            "6",
+            *args,
+        ]
+    )
 
 
 def _has_ink(image, box: tuple[int, int, int, int]) -> bool:
@@ -58,11 +73,18 @@ def test_without_a_font_for_the_words_the_heatmap_has_no_labels_and_one_warning(
     attention = torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
     with caplog.at_level(logging.WARNING, logger="s2s.plotting"):
         for name in ("a", "b"):
-            save_attention_png(tmp_path / f"{name}.png", attention, ["刹车", "异响"], ["刹车", "有", "异响"],
-                               p_gen=torch.tensor([0.25, 1.0]), cell=10)
+            save_attention_png(
+                tmp_path / f"{name}.png",
+                attention,
+                ["刹车", "异响"],
+                ["刹车", "有", "异响"],
+                p_gen=torch.tensor([0.25, 1.0]),
+                cell=10,
+            )
     assert [r.getMessage() for r in caplog.records] == [
         "no CJK font found: heatmaps without word labels (install fonts-noto-cjk or fonts-wqy-zenhei, "
-        "or set S2S_FONT to a font file)"]
+        "or set S2S_FONT to a font file)"
+    ]
     with Image.open(tmp_path / "a.png") as image:
         assert image.size == (10 * 5, 10 * 2)  # 3 source columns, a gap, the copy column; 2 rows
         expected = colorize(torch.tensor([0.0, 0.5, 1.0, 0.75]))

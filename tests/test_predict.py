@@ -1,4 +1,5 @@
 """Prediction on trained toy models: order, QIDs, copying, search quality, bad input."""
+
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,7 @@ import torch
 
 from s2s.errors import CheckpointError
 from s2s.predict import Summarizer, predict_file
+
 from conftest import train_toy_model
 
 
@@ -25,8 +27,10 @@ def copy_runs(tmp_path_factory):
     """Models trained to copy rare 'names' their target vocabulary lacks: (pointer-generator, plain)."""
     directory = tmp_path_factory.mktemp("copy")
     common = ("vocab.target_size=10", "vocab.source_size=20", "train.max_steps=400")
-    return (train_toy_model(directory, "copy_names", "model.decoder.type=pointer_generator", *common, name="pgn"),
-            train_toy_model(directory, "copy_names", "model.decoder.type=attention", *common, name="plain"))
+    return (
+        train_toy_model(directory, "copy_names", "model.decoder.type=pointer_generator", *common, name="pgn"),
+        train_toy_model(directory, "copy_names", "model.decoder.type=attention", *common, name="plain"),
+    )
 
 
 def test_csv_predictions_keep_input_order_and_qids(reverse_run, tmp_path) -> None:
@@ -89,12 +93,18 @@ def test_pointer_generator_writes_copied_words_it_cannot_generate(copy_runs) -> 
 
 def test_lead_baseline_needs_no_checkpoint(tmp_path) -> None:
     path = tmp_path / "dialogues.csv"
-    path.write_text("QID,Brand,Model,Question,Dialogue\n"
-                    "Q1,b,m,车不着火,技师说：[语音]|车主说：怎么办|技师说：检查火花塞。再看油泵\n"
-                    'Q2,b,m,"刹车,异响",车主说：在吗|技师说：更换刹车片\n', encoding="utf-8")
+    path.write_text(
+        "QID,Brand,Model,Question,Dialogue\n"
+        "Q1,b,m,车不着火,技师说：[语音]|车主说：怎么办|技师说：检查火花塞。再看油泵\n"
+        'Q2,b,m,"刹车,异响",车主说：在吗|技师说：更换刹车片\n',
+        encoding="utf-8",
+    )
     predict_file(None, path, tmp_path / "lead.csv", baseline="lead")
     assert (tmp_path / "lead.csv").read_text(encoding="utf-8").splitlines() == [
-        "QID,Prediction", "Q1,检查火花塞。再看油泵", "Q2,更换刹车片"]
+        "QID,Prediction",
+        "Q1,检查火花塞。再看油泵",
+        "Q2,更换刹车片",
+    ]
 
 
 def test_checkpoint_from_another_version_is_refused(reverse_run, tmp_path) -> None:
@@ -105,5 +115,7 @@ def test_checkpoint_from_another_version_is_refused(reverse_run, tmp_path) -> No
         Summarizer.load(tmp_path / "old.pt")
     broken = {**ckpt, "config": {**ckpt["config"], "model": {**ckpt["config"]["model"], "dropout_everywhere": 0.1}}}
     torch.save(broken, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="model.dropout_everywhere: unknown option of model 'rnn'.*another version of s2s"):
+    with pytest.raises(
+        CheckpointError, match="model.dropout_everywhere: unknown option of model 'rnn'.*another version of s2s"
+    ):
         Summarizer.load(tmp_path / "other.pt")

@@ -1,8 +1,9 @@
 """prepare(): train/dev/test corpora, the dev split, vocabularies, the sample under data/."""
+
 from __future__ import annotations
 
-import json
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 from s2s.config import Config, override
 from s2s.corpus import TokenizedCorpus
 from s2s.errors import ConfigError, DataError
-from s2s.rundir import RunDirectory
 from s2s.prepare import prepare, split_dev, write_dev_split
+from s2s.rundir import RunDirectory
 from s2s.vocabulary import Vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,13 +23,16 @@ SAMPLE = ROOT / "data" / "automaster_sample.csv"
 def make_cfg(cache_dir: str, *overrides: str, **data) -> Config:
     """The sample as data.train, with ``data`` options and ``key=value`` overrides."""
     data = {"train": str(SAMPLE), **data}
-    return override(Config(), f"data.cache_dir={cache_dir}", *(f"data.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in data.items()), *overrides)
+    return override(
+        Config(),
+        f"data.cache_dir={cache_dir}",
+        *(f"data.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in data.items()),
+        *overrides,
+    )
 
 
 def toy(n: int) -> TokenizedCorpus:
-    return TokenizedCorpus(
-        "toy", [str(i) for i in range(n)], [[str(i)] for i in range(n)], [["t"]] * n
-    )
+    return TokenizedCorpus("toy", [str(i) for i in range(n)], [[str(i)] for i in range(n)], [["t"]] * n)
 
 
 def test_split_dev_is_deterministic_and_disjoint() -> None:
@@ -51,15 +55,11 @@ def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
         data = prepare(cfg, progress=False)
     assert (len(data.train), len(data.dev), data.test) == (240, 30, None)
     assert len(data.src_vocab) == 2004 and len(data.tgt_vocab) == 1004
-    dev_words = {t for s in data.dev.sources for t in s} - {
-        t for s in data.train.sources for t in s
-    }
+    dev_words = {t for s in data.dev.sources for t in s} - {t for s in data.train.sources for t in s}
     assert dev_words and not any(w in data.src_vocab for w in dev_words)  # train split only
     assert "automaster_sample.csv: 270 rows" in caplog.text and "dev: 30 rows carved" in caplog.text
     again = prepare(cfg, progress=False)
-    assert (
-        again.train.cached and again.dev.ids == data.dev.ids and again.src_vocab == data.src_vocab
-    )
+    assert again.train.cached and again.dev.ids == data.dev.ids and again.src_vocab == data.src_vocab
 
 
 def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir: str, tmp_path: Path) -> None:

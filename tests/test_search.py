@@ -1,4 +1,5 @@
 """Search on untrained models: the properties that hold whatever the weights."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,14 +12,21 @@ from s2s.decoders import DecoderState, Memory
 from s2s.model import Step
 from s2s.search import block_repeated_ngrams, search
 from s2s.vocabulary import BOS_ID, EOS_ID, PAD_ID
+
 from test_model import make_batch, model_for
 
 
 def sub_batch(batch: Batch, i: int) -> Batch:
     """Example i of ``batch`` alone, without padding."""
     n = int(batch.src_lengths[i])
-    return Batch(batch.src[i : i + 1, :n], batch.src_lengths[i : i + 1], batch.src_mask[i : i + 1, :n],
-                 batch.src_ext[i : i + 1, :n], batch.oovs[i : i + 1], [0])
+    return Batch(
+        batch.src[i : i + 1, :n],
+        batch.src_lengths[i : i + 1],
+        batch.src_mask[i : i + 1, :n],
+        batch.src_ext[i : i + 1, :n],
+        batch.oovs[i : i + 1],
+        [0],
+    )
 
 
 @pytest.fixture(params=["attention", "pointer_generator"])
@@ -35,12 +43,15 @@ def test_beam_of_one_equals_greedy(model) -> None:
         assert g[0].log_prob == pytest.approx(b[0].log_prob, abs=1e-4)
 
 
-@pytest.mark.parametrize("options", [
-    dict(beam_size=4, n_best=2),
-    dict(beam_size=3, alpha=1.0, min_length=2),
-    dict(beam_size=4, beta=0.5, no_repeat_ngram_size=2),
-    dict(beam_size=3, max_length_ratio=1.0),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(beam_size=4, n_best=2),
+        dict(beam_size=3, alpha=1.0, min_length=2),
+        dict(beam_size=4, beta=0.5, no_repeat_ngram_size=2),
+        dict(beam_size=3, max_length_ratio=1.0),
+    ],
+)
 def test_batched_beam_equals_per_sentence_beam(model, options) -> None:
     batch = make_batch([9, 5, 2, 7], [1] * 4, n_oov=2)
     cfg = PredictConfig(search="beam", max_length=10, **options)
@@ -83,7 +94,9 @@ def test_ngram_blocking_blocks(model) -> None:
     for searcher in ("greedy", "beam"):
         free = search(model, batch, PredictConfig(search=searcher, max_length=15, min_length=15))
         assert any(_has_repeat(h[0].tokens, 2) for h in free)  # the untrained model repeats itself
-        blocked = search(model, batch, PredictConfig(search=searcher, max_length=15, min_length=15, no_repeat_ngram_size=2))
+        blocked = search(
+            model, batch, PredictConfig(search=searcher, max_length=15, min_length=15, no_repeat_ngram_size=2)
+        )
         assert not any(_has_repeat(h[0].tokens, 2) for h in blocked)
 
 
@@ -120,8 +133,9 @@ class ScriptedModel:
 
     def encode(self, batch, coverage=False):
         rows, src_len = batch.src.shape
-        memory = Memory(torch.zeros(rows, src_len, 1), torch.zeros(rows, src_len, 1), batch.src_mask, batch.src_ext,
-                        batch.max_oovs)
+        memory = Memory(
+            torch.zeros(rows, src_len, 1), torch.zeros(rows, src_len, 1), batch.src_mask, batch.src_ext, batch.max_oovs
+        )
         return memory, DecoderState(torch.zeros(1, rows, 1), None, None)
 
     def decode_step(self, prev_tokens, memory, state):
@@ -144,7 +158,9 @@ def test_stopping_matches_exhaustive_search(model, monkeypatch) -> None:
     cfg = PredictConfig(search="beam", beam_size=4, n_best=2, max_length=12, alpha=2.0)
     early = search(model, batch, cfg)
     never = float("-inf")
-    monkeypatch.setattr(search_module._Finished, "worst", lambda self, sentence: torch.full_like(sentence, never, dtype=torch.float))
+    monkeypatch.setattr(
+        search_module._Finished, "worst", lambda self, sentence: torch.full_like(sentence, never, dtype=torch.float)
+    )
     exhaustive = search(model, batch, cfg)
     for e, x in zip(early, exhaustive):
         assert [h.tokens for h in e] == [h.tokens for h in x]

@@ -1,4 +1,5 @@
 """The JSON API of `s2s serve` on a real (tiny) pointer-generator: answers, bad input, batching."""
+
 from __future__ import annotations
 
 import threading
@@ -18,8 +19,16 @@ from s2s.serve import create_app, load_examples  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "帕萨特烧机油怎么办"
 DIALOGUE = "技师说：你好，烧机油多久了？|车主说：半年了，[图片]|技师说：建议检查气门油封和活塞环"
-TEXTS = ["刹车异响", "发动机抖动怎么办", "空调不制冷，加了氟还是不行", "车主说：变速箱顿挫|技师说：换油",
-         "轮胎鼓包还能开吗", "方向盘跑偏", "机油灯亮了", "技师说：你好|车主说：电瓶没电了打不着火"]
+TEXTS = [
+    "刹车异响",
+    "发动机抖动怎么办",
+    "空调不制冷，加了氟还是不行",
+    "车主说：变速箱顿挫|技师说：换油",
+    "轮胎鼓包还能开吗",
+    "方向盘跑偏",
+    "机油灯亮了",
+    "技师说：你好|车主说：电瓶没电了打不着火",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,29 +90,37 @@ def test_the_page_and_its_scripts_are_served(client: TestClient) -> None:
 JSON = {"content-type": "application/json"}
 
 
-@pytest.mark.parametrize("request_args, status, message", [
-    ({"content": b'{"text": "x",', "headers": JSON}, 400, "malformed JSON"),
-    ({"content": b"", "headers": JSON}, 400, "no request body"),
-    ({"content": b'{"text": "x"}', "headers": {"content-type": "text/plain"}}, 415, "Content-Type: application/json"),
-    ({"json": ["x"]}, 422, "expected a JSON object, got list"),
-    ({"json": {}}, 422, "empty text"),
-    ({"json": {"text": "  \n"}}, 422, "empty text"),
-    ({"json": {"question": "", "dialogue": ""}}, 422, "empty text"),
-    ({"json": {"text": "长" * 501}}, 413, "text too long: 501 characters, at most 500"),
-    ({"json": {"question": "长" * 300, "dialogue": "长" * 201}}, 413, "text too long"),
-    ({"json": {"text": 5}}, 422, "text: expected a string, got int"),
-    ({"json": {"text": "x", "question": "y"}}, 422, "not both"),
-    ({"json": {"text": "x", "beam": 3}}, 422, "unknown field 'beam'"),
-    ({"json": {"text": "x", "batch_size": 3}}, 422, "unknown field 'batch_size'"),
-    ({"json": {"text": "x", "search": "bam"}}, 422, "unknown searcher 'bam' (choices: beam, greedy)"),
-    ({"json": {"text": "x", "beam_size": "4"}}, 422, "beam_size: expected an integer, got '4'"),
-    ({"json": {"text": "x", "alpha": [1]}}, 422, "alpha: expected a number"),
-    ({"json": {"text": "x", "beam_size": 0}}, 422, "beam_size: must be at least 1"),
-    ({"json": {"text": "x", "min_length": -1}}, 422, "min_length: must not be negative"),
-    ({"json": {"text": "x", "beam_size": 1000}}, 422, "beam_size: at most 16"),
-])
-def test_bad_input_is_a_4xx_with_a_message_and_the_server_goes_on(client: TestClient, request_args: dict, status: int,
-                                                                    message: str) -> None:
+@pytest.mark.parametrize(
+    "request_args, status, message",
+    [
+        ({"content": b'{"text": "x",', "headers": JSON}, 400, "malformed JSON"),
+        ({"content": b"", "headers": JSON}, 400, "no request body"),
+        (
+            {"content": b'{"text": "x"}', "headers": {"content-type": "text/plain"}},
+            415,
+            "Content-Type: application/json",
+        ),
+        ({"json": ["x"]}, 422, "expected a JSON object, got list"),
+        ({"json": {}}, 422, "empty text"),
+        ({"json": {"text": "  \n"}}, 422, "empty text"),
+        ({"json": {"question": "", "dialogue": ""}}, 422, "empty text"),
+        ({"json": {"text": "长" * 501}}, 413, "text too long: 501 characters, at most 500"),
+        ({"json": {"question": "长" * 300, "dialogue": "长" * 201}}, 413, "text too long"),
+        ({"json": {"text": 5}}, 422, "text: expected a string, got int"),
+        ({"json": {"text": "x", "question": "y"}}, 422, "not both"),
+        ({"json": {"text": "x", "beam": 3}}, 422, "unknown field 'beam'"),
+        ({"json": {"text": "x", "batch_size": 3}}, 422, "unknown field 'batch_size'"),
+        ({"json": {"text": "x", "search": "bam"}}, 422, "unknown searcher 'bam' (choices: beam, greedy)"),
+        ({"json": {"text": "x", "beam_size": "4"}}, 422, "beam_size: expected an integer, got '4'"),
+        ({"json": {"text": "x", "alpha": [1]}}, 422, "alpha: expected a number"),
+        ({"json": {"text": "x", "beam_size": 0}}, 422, "beam_size: must be at least 1"),
+        ({"json": {"text": "x", "min_length": -1}}, 422, "min_length: must not be negative"),
+        ({"json": {"text": "x", "beam_size": 1000}}, 422, "beam_size: at most 16"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_message_and_the_server_goes_on(
+    client: TestClient, request_args: dict, status: int, message: str
+) -> None:
     response = client.post("/summarize", **request_args)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
@@ -115,8 +132,9 @@ def test_concurrent_requests_share_model_calls(summarizer: Summarizer) -> None:
     app = create_app(summarizer, max_batch=len(TEXTS), max_wait_ms=5000)  # full batches go at once
     with TestClient(app) as client:
         with ThreadPoolExecutor(len(TEXTS)) as pool:
-            results = list(pool.map(lambda text: client.post("/summarize", json={"text": text, "search": "greedy"}).json(),
-                                    TEXTS))
+            results = list(
+                pool.map(lambda text: client.post("/summarize", json={"text": text, "search": "greedy"}).json(), TEXTS)
+            )
         served = client.get("/health").json()["served"]
     assert served == {"requests": len(TEXTS), "model_calls": 1}
     assert all(r["batch_size"] == len(TEXTS) for r in results)
@@ -155,8 +173,9 @@ def test_model_work_does_not_block_the_server(summarizer: Summarizer, monkeypatc
         assert pending.result(timeout=10).status_code == 200
 
 
-def test_a_failing_model_call_is_a_500_with_a_message_and_the_server_goes_on(summarizer: Summarizer,
-                                                                             monkeypatch) -> None:
+def test_a_failing_model_call_is_a_500_with_a_message_and_the_server_goes_on(
+    summarizer: Summarizer, monkeypatch
+) -> None:
     summaries = summarizer.summaries
     calls = iter([RuntimeError("out of memory"), None])
 
@@ -174,7 +193,9 @@ def test_a_failing_model_call_is_a_500_with_a_message_and_the_server_goes_on(sum
         assert client.post("/summarize", json={"text": "刹车异响"}).status_code == 200
 
 
-def test_a_missing_extra_is_one_clear_line(pointer_generator: Path, summarizer: Summarizer, monkeypatch, capsys) -> None:
+def test_a_missing_extra_is_one_clear_line(
+    pointer_generator: Path, summarizer: Summarizer, monkeypatch, capsys
+) -> None:
     monkeypatch.setitem(__import__("sys").modules, "fastapi", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install 's2s\[serve\]'"):
         create_app(summarizer)

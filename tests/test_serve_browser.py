@@ -1,5 +1,6 @@
 """The page of `s2s serve` in a real headless Chromium, against a real uvicorn server on loopback:
 type a dialogue, submit, see the summary and the heatmap. The screenshot is kept in test-artifacts/."""
+
 from __future__ import annotations
 
 import shutil
@@ -25,18 +26,30 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="no headless browser: apt-get install chromium chromium-driver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,1400"]
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="no headless browser: apt-get install chromium chromium-driver"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1400",
+]
 
 
 @pytest.fixture
 def server_url(pointer_generator: Path):
     """A real uvicorn server on a free loopback port, in a thread; stopped afterwards."""
     summarizer = Summarizer.load(pointer_generator, "cpu")
-    app = create_app(summarizer, examples=load_examples(ROOT / "data" / "automaster_sample_dev.csv", summarizer, limit=3))
+    app = create_app(
+        summarizer, examples=load_examples(ROOT / "data" / "automaster_sample_dev.csv", summarizer, limit=3)
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -1,4 +1,5 @@
 """Bootstrap resampling of per-example scores: seeded draws, percentile intervals, paired p-values."""
+
 from __future__ import annotations
 
 import random
@@ -59,7 +60,7 @@ def test_interval_contains_the_mean_and_narrows_with_more_examples() -> None:
         low, high = percentile_interval(resampled_means({"s": scores}, 500)["s"])
         assert low < statistics.fmean(scores) < high
         widths.append(high - low)
-    standard_error = 0.2 / 800 ** 0.5  # about; the 95% interval is about 4 of them wide
+    standard_error = 0.2 / 800**0.5  # about; the 95% interval is about 4 of them wide
     assert widths[1] < widths[0] / 2 and widths[1] == pytest.approx(4 * standard_error, rel=0.3)
 
 
@@ -88,11 +89,14 @@ def test_equal_systems_are_within_the_noise() -> None:
     assert paired_p_value(means["a"], means["a"]) == 1.0  # a system is never better than itself
 
 
-@pytest.mark.parametrize("columns,samples,message", [
-    ({"a": [1.0], "b": [1.0, 2.0]}, 10, "different lengths"),
-    ({"a": []}, 10, "no examples"),
-    ({"a": [1.0]}, 0, "at least 1"),
-])
+@pytest.mark.parametrize(
+    "columns,samples,message",
+    [
+        ({"a": [1.0], "b": [1.0, 2.0]}, 10, "different lengths"),
+        ({"a": []}, 10, "no examples"),
+        ({"a": [1.0]}, 0, "at least 1"),
+    ],
+)
 def test_bad_resampling_arguments(columns: dict, samples: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         resampled_means(columns, samples)

@@ -1,4 +1,5 @@
 """Tokenizers: outputs, whitespace handling, interning, user dictionaries, pickling."""
+
 from __future__ import annotations
 
 import pickle

@@ -1,4 +1,5 @@
 """The trainer survives what long runs meet: interrupts, crashes mid-save, NaNs, resumes."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,20 @@ from s2s.config import Config, load_config
 from s2s.errors import CheckpointError, ConfigError
 from s2s.rnn import Seq2Seq
 from s2s.trainer import Trainer, TrainingError, TrainingInterrupted, train
+
 from conftest import ROOT, toy_tasks
 
 # small and quick, with dropout (so random state matters) and a decaying learning rate
 QUICK = (
-    "train.max_steps=40", "train.log_every=1", "train.eval_every=20", "train.batch_size=32",
-    "model.embeddings.dropout=0.2", "model.decoder.dropout=0.2",
-    "train.scheduler.type=step", "train.scheduler.step_size=7", "train.scheduler.gamma=0.7",
+    "train.max_steps=40",
+    "train.log_every=1",
+    "train.eval_every=20",
+    "train.batch_size=32",
+    "model.embeddings.dropout=0.2",
+    "model.decoder.dropout=0.2",
+    "train.scheduler.type=step",
+    "train.scheduler.step_size=7",
+    "train.scheduler.gamma=0.7",
 )
 
 
@@ -48,10 +56,17 @@ def toy_config(tmp_path: Path):
     train_tsv, dev_tsv = toy_tasks.write_task("reverse", tmp_path / "data", n_train=320, n_dev=40)
 
     def make(*overrides: str, run: str = "run"):
-        return load_config(ROOT / "configs" / "toy.yaml", [
-            f"data.train={train_tsv}", f"data.dev={dev_tsv}", f"data.cache_dir={tmp_path / 'cache'}",
-            f"train.output_dir={tmp_path / run}", *QUICK, *overrides,
-        ])
+        return load_config(
+            ROOT / "configs" / "toy.yaml",
+            [
+                f"data.train={train_tsv}",
+                f"data.dev={dev_tsv}",
+                f"data.cache_dir={tmp_path / 'cache'}",
+                f"train.output_dir={tmp_path / run}",
+                *QUICK,
+                *overrides,
+            ],
+        )
 
     return make
 
@@ -208,8 +223,10 @@ def test_best_checkpoint_is_the_best_evaluation(toy_config) -> None:
 
 def test_early_stopping_after_patience(toy_config) -> None:
     """With a learning rate of 0 nothing improves after the first evaluation."""
-    result = train(toy_config("train.optimizer.lr=0", "train.scheduler.type=constant", "train.eval_every=5",
-                              "train.patience=2"), show_progress=False)
+    result = train(
+        toy_config("train.optimizer.lr=0", "train.scheduler.type=constant", "train.eval_every=5", "train.patience=2"),
+        show_progress=False,
+    )
     assert result.stopped_early and result.steps == 15 and result.best_step == 5
 
 
@@ -235,26 +252,52 @@ def test_time_budget_stops_the_run(toy_config) -> None:
 def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = train(toy_config("model.decoder.type=pointer_generator", "model.decoder.coverage=true"), show_progress=False)
+    result = train(
+        toy_config("model.decoder.type=pointer_generator", "model.decoder.coverage=true"), show_progress=False
+    )
     events = EventAccumulator(str(result.output_dir / "tensorboard")).Reload()
     scalars = set(events.Tags()["scalars"])
-    for tag in ("train/loss", "train/lr", "train/grad_norm", "train/tokens_per_sec", "train/coverage_loss",
-                "dev/loss", "dev/ppl", "dev/rouge-1-char", "dev/rouge-2-word", "dev/rouge-l-char"):
+    for tag in (
+        "train/loss",
+        "train/lr",
+        "train/grad_norm",
+        "train/tokens_per_sec",
+        "train/coverage_loss",
+        "dev/loss",
+        "dev/ppl",
+        "dev/rouge-1-char",
+        "dev/rouge-2-word",
+        "dev/rouge-l-char",
+    ):
         assert tag in scalars
     assert "dev/attention" in events.Tags()["images"]
     assert len(events.Scalars("train/loss")) == 40
 
 
 def _s2s(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "s2s", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "s2s", *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def test_sigint_to_a_real_training_process_saves_and_exits_130(toy_config, tmp_path) -> None:
     cfg = toy_config()
-    args = ["train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}",
-            f"data.cache_dir={cfg.data.cache_dir}", f"train.output_dir={tmp_path / 'cli'}",
-            "train.max_steps=100000", "train.log_every=1", "train.eval_every=0"]
+    args = [
+        "train",
+        "configs/toy.yaml",
+        f"data.train={cfg.data.train}",
+        f"data.dev={cfg.data.dev}",
+        f"data.cache_dir={cfg.data.cache_dir}",
+        f"train.output_dir={tmp_path / 'cli'}",
+        "train.max_steps=100000",
+        "train.log_every=1",
+        "train.eval_every=0",
+    ]
     process = _s2s(*args)
     metrics = tmp_path / "cli" / "metrics.jsonl"
     deadline = time.monotonic() + 120
@@ -275,11 +318,29 @@ def test_two_process_gloo_run(toy_config, tmp_path) -> None:
     cfg = toy_config()
     out = tmp_path / "ddp"
     process = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "s2s",
-         "train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}",
-         f"data.cache_dir={cfg.data.cache_dir}", f"train.output_dir={out}", "train.max_steps=10",
-         "train.eval_every=5", "train.log_every=1", "train.threads=1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "s2s",
+            "train",
+            "configs/toy.yaml",
+            f"data.train={cfg.data.train}",
+            f"data.dev={cfg.data.dev}",
+            f"data.cache_dir={cfg.data.cache_dir}",
+            f"train.output_dir={out}",
+            "train.max_steps=10",
+            "train.eval_every=5",
+            "train.log_every=1",
+            "train.threads=1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert process.returncode == 0, process.stderr[-3000:]
     assert [r["step"] for r in records(out) if "loss" in r] == list(range(1, 11))  # one writer

@@ -1,4 +1,5 @@
 """Vocabulary: building, save/load round trip, encoding, pointer-generator extended ids."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,7 @@ def test_specials_and_ids() -> None:
     assert (PAD_ID, UNK_ID, BOS_ID, EOS_ID) == (0, 1, 2, 3)
     vocab = Vocabulary(["x", "<s>", "y"])
     assert vocab.tokens == [*SPECIALS, "x", "y"] and len(vocab) == 6
-    assert (
-        vocab["x"] == 4 and vocab.lookup("nope") == UNK_ID and "x" in vocab and "nope" not in vocab
-    )
+    assert vocab["x"] == 4 and vocab.lookup("nope") == UNK_ID and "x" in vocab and "nope" not in vocab
     with pytest.raises(ValueError, match="'x' is in the vocabulary twice"):
         Vocabulary(["x", "x"])
 
