@@ -13,7 +13,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from s2s.errors import ConfigError, S2SError
 
@@ -163,18 +164,25 @@ def _parser() -> argparse.ArgumentParser:
         help="import MODULE first (it may register its own parts); repeatable",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in (_add_config, _add_prepare, _add_train, _add_predict, _add_evaluate, _add_serve):
+        add(commands)
+    return parser
 
-    def config_command(name: str, func, help_text: str) -> None:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("config", metavar="CONFIG", help="YAML config file")
-        sub.add_argument(
-            "overrides",
-            nargs="*",
-            metavar="key.sub=value",
-            help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru",
-        )
-        sub.set_defaults(command=func)
 
+def _config_command(commands: Any, name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> None:
+    """A command that reads CONFIG and its overrides."""
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument("config", metavar="CONFIG", help="YAML config file")
+    sub.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key.sub=value",
+        help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru",
+    )
+    sub.set_defaults(command=func)
+
+
+def _add_config(commands: Any) -> None:
     config = commands.add_parser(
         "config",
         help="Print the resolved config of CONFIG, or list the parts a config can name.",
@@ -191,13 +199,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     config.set_defaults(command=cmd_config)
 
-    config_command(
-        "prepare", cmd_prepare, "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies."
-    )
-    config_command(
-        "train", cmd_train, "Train the model of CONFIG; checkpoints, logs and TensorBoard go to train.output_dir."
+
+def _add_prepare(commands: Any) -> None:
+    _config_command(
+        commands,
+        "prepare",
+        cmd_prepare,
+        "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies.",
     )
 
+
+def _add_train(commands: Any) -> None:
+    _config_command(
+        commands,
+        "train",
+        cmd_train,
+        "Train the model of CONFIG; checkpoints, logs and TensorBoard go to train.output_dir.",
+    )
+
+
+def _add_predict(commands: Any) -> None:
     predict = commands.add_parser(
         "predict",
         help="Summarize a CSV, TSV, JSONL or text file (or stdin) with a checkpoint.",
@@ -211,14 +232,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", metavar="FILE", help="where to write the summaries (default: stdout)")
     predict.add_argument(
         "--format",
-        choices=["automaster", "tsv", "jsonl", "parallel", "text"],
-        help="input format (default: from the extension: .csv, .tsv, .jsonl, else text)",
+        metavar="READER",
+        help="input format: a reader (automaster, csv, tsv, jsonl, parallel, text, ...; "
+        "default: from the extension: .csv, .tsv, .jsonl, else text)",
     )
     predict.add_argument(
         "--baseline", choices=["lead"], help="no model: the first technician turn (AutoMaster) or the first sentence"
     )
     predict.add_argument(
-        "--search", choices=["beam", "greedy"], help="search (default: the checkpoint's predict.search)"
+        "--search", metavar="SEARCHER", help="beam, greedy, ... (default: the checkpoint's predict.search)"
     )
     predict.add_argument("--beam-size", type=int, metavar="N")
     predict.add_argument("--batch-size", type=int, metavar="N", help="sentences per batch")
@@ -246,6 +268,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(command=cmd_predict)
 
+
+def _add_evaluate(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="ROUGE-1/2/L (word and character level) of predictions against references.",
@@ -281,6 +305,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON alone")
     evaluate.set_defaults(command=cmd_evaluate)
 
+
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
@@ -296,7 +322,6 @@ def _parser() -> argparse.ArgumentParser:
         help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)",
     )
     serve.set_defaults(command=cmd_serve)
-    return parser
 
 
 def _kinds() -> list[str]:
