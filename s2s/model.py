@@ -2,7 +2,7 @@
 
 Two entry points:
 - ``forward(batch)``: teacher-forced training; per-token losses, attention and p_gen.
-- ``encode(...)`` then ``decode_step(...)`` repeatedly: incremental decoding for search;
+- ``encode(batch)`` then ``decode_step(...)`` repeatedly: incremental decoding for search;
   ``Memory`` and ``DecoderState`` reorder by beam index with ``index_select``.
 """
 from __future__ import annotations
@@ -75,17 +75,15 @@ class Seq2Seq(nn.Module):
         """Switch coverage on (from ``coverage_from_step``); no effect on models without it."""
         self.decoder.coverage_on = on and self.decoder.has_coverage
 
-    def encode(
-        self, src: Tensor, src_lengths: Tensor, src_mask: Tensor, src_ext: Tensor, n_oov: int = 0
-    ) -> tuple[Memory, DecoderState]:
-        """src, src_mask, src_ext (batch, src_len); src_lengths (batch,) on the CPU."""
-        keys, final = self.encoder(self.src_embeddings(src), src_lengths)
-        memory = Memory(keys, self.decoder.attention.precompute(keys), src_mask, src_ext, n_oov)
+    def encode(self, batch: Batch) -> tuple[Memory, DecoderState]:
+        """The batch's source (its src, src_lengths, src_mask, src_ext and max_oovs), encoded."""
+        keys, final = self.encoder(self.src_embeddings(batch.src), batch.src_lengths)
+        memory = Memory(keys, self.decoder.attention.precompute(keys), batch.src_mask, batch.src_ext, batch.max_oovs)
         return memory, self.decoder.initial_state(self.bridge(final), memory)
 
     def forward(self, batch: Batch, label_smoothing: float = 0.0) -> ForwardOutput:
         """Teacher forcing over ``batch.tgt_in``; losses against ``batch.tgt_out(_ext)``."""
-        memory, state = self.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, batch.max_oovs)
+        memory, state = self.encode(batch)
         out = self.decoder(batch.tgt_in, memory, state)
         mask = batch.tgt_mask  # (batch, tgt_len)
         target = batch.tgt_out_ext if self.copies else batch.tgt_out

@@ -91,7 +91,7 @@ def _constrain(log_probs: Tensor, history: Tensor, step: int, cfg: PredictConfig
 
 
 def _encode(model: Seq2Seq, batch: Batch):
-    return model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, batch.max_oovs)
+    return model.encode(batch)
 
 
 @SEARCHERS.register("greedy")

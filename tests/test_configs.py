@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from s2s.batching import Batch
 from s2s.config import load_config, validate
 from s2s.model import build_model
 from s2s.prepare import prepare
@@ -23,7 +24,7 @@ def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
     tokens = [*SPECIALS, "甲", "乙", "丙"]
     model = build_model(cfg.model, tokens, tokens)
     src = torch.tensor([[4, 5, 6, 3]])
-    memory, _ = model.encode(src, torch.tensor([4]), src != 0, src)  # the parts' shapes fit together
+    memory, _ = model.encode(Batch(src, torch.tensor([4]), src != 0, src, [[]], [0]))  # the parts' shapes fit together
     directions = 2 if cfg.model.encoder.bidirectional else 1
     assert memory.keys.shape == (1, 4, directions * cfg.model.encoder.hidden_size)
 

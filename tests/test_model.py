@@ -118,7 +118,7 @@ def test_fast_path_equals_step_path(attention: str, rnn: str, layers: int) -> No
                       decoder__num_layers=layers)
     assert model.decoder.fast_path
     batch = make_batch([7, 4, 2], [5, 3, 1])
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext)
+    memory, state = model.encode(batch)
     fast = model.decoder(batch.tgt_in, memory, state, fast_path=True)
     slow = model.decoder(batch.tgt_in, memory, state, fast_path=False)
     torch.testing.assert_close(fast.hidden, slow.hidden)
@@ -139,7 +139,7 @@ def test_decode_step_matches_teacher_forcing(decoder: str, coverage: bool) -> No
     batch.tgt_out[0, 1] = 1
     batch.tgt_in[:, 1:] = batch.tgt_out[:, :-1]  # teacher forcing feeds the previous target
     out = model(batch)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 2)
+    memory, state = model.encode(batch)
     target = batch.tgt_out_ext if model.copies else batch.tgt_out
     fed_back = torch.cat([batch.tgt_in[:, :1], batch.tgt_out_ext[:, :-1]], dim=1)  # extended ids
     for t in range(batch.tgt_in.size(1)):
@@ -155,7 +155,7 @@ def test_decode_step_matches_teacher_forcing(decoder: str, coverage: bool) -> No
 def test_state_reorder_by_beam_index(decoder: str) -> None:
     model = model_for(decoder__type=decoder, decoder__coverage=True)
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=1)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 1)
+    memory, state = model.encode(batch)
     tokens = torch.tensor([5, 6, 7])
     state = model.decode_step(tokens, memory, state).state  # a state with history
     index = torch.tensor([2, 0, 0, 1])
@@ -168,7 +168,7 @@ def test_state_reorder_by_beam_index(decoder: str) -> None:
 def test_pointer_generator_distribution_sums_to_one_and_never_nan() -> None:
     model = model_for(decoder__type="pointer_generator")
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=3)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 3)
+    memory, state = model.encode(batch)
     step = model.decode_step(torch.tensor([2, 2, 2]), memory, state)
     assert step.log_probs.shape == (3, V_TGT + 3)
     torch.testing.assert_close(step.log_probs.exp().sum(-1), torch.ones(3), atol=1e-5, rtol=0)
@@ -186,7 +186,7 @@ def test_pointer_generator_distribution_sums_to_one_and_never_nan() -> None:
 def test_copied_word_fed_back_becomes_unk() -> None:
     model = model_for(decoder__type="pointer_generator")
     batch = make_batch([7, 4, 2], [5, 3, 1], n_oov=2)
-    memory, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext, 2)
+    memory, state = model.encode(batch)
     copied = model.decode_step(torch.tensor([V_TGT, V_TGT + 1, 4]), memory, state)
     unk = model.decode_step(torch.tensor([1, 1, 4]), memory, state)
     torch.testing.assert_close(copied.log_probs, unk.log_probs)
@@ -218,7 +218,7 @@ def test_bridge_maps_any_encoder_to_any_decoder(enc: str, dec: str, bridge: str)
     cfg.bridge = bridge
     model = Seq2Seq(cfg, V_SRC, V_TGT)
     batch = make_batch([7, 4, 2], [5, 3, 1])
-    _, state = model.encode(batch.src, batch.src_lengths, batch.src_mask, batch.src_ext)
+    _, state = model.encode(batch)
     h = state.rnn[0] if dec == "lstm" else state.rnn
     assert h.shape == (1, 3, 16)
     if bridge == "zero":

@@ -118,10 +118,11 @@ class ScriptedModel:
         table[[0, 1, 3, 5, 6, 7]] = 1 / 8
         self.log_table = (table / table.sum(-1, keepdim=True)).log()
 
-    def encode(self, src, src_lengths, src_mask, src_ext, n_oov=0):
-        batch, src_len = src.shape
-        memory = Memory(torch.zeros(batch, src_len, 1), torch.zeros(batch, src_len, 1), src_mask, src_ext, n_oov)
-        return memory, DecoderState(torch.zeros(1, batch, 1), None, None)
+    def encode(self, batch):
+        rows, src_len = batch.src.shape
+        memory = Memory(torch.zeros(rows, src_len, 1), torch.zeros(rows, src_len, 1), batch.src_mask, batch.src_ext,
+                        batch.max_oovs)
+        return memory, DecoderState(torch.zeros(1, rows, 1), None, None)
 
     def decode_step(self, prev_tokens, memory, state):
         attention = memory.mask.float() / memory.mask.sum(-1, keepdim=True)
