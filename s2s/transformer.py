@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,9 @@ from s2s.embeddings import Embeddings
 from s2s.errors import ConfigError
 from s2s.model import ForwardOutput, Step
 from s2s.vocabulary import PAD_ID, UNK_ID
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; only read by type checkers (python_requires >= 3.10)
 
 
 @dataclass
