@@ -144,9 +144,9 @@ class Checkpoint:
         from s2s.model import build_model
 
         options = self.config.model
-        embeddings = getattr(options, "embeddings", None)
-        if embeddings is not None:
-            embeddings.pretrained = None  # the weights below hold the vectors already
+        for section in (options, getattr(options, "embeddings", None)):  # the weights below hold the vectors
+            if hasattr(section, "pretrained"):
+                section.pretrained = None
         model = build_model(options, self.src_vocab, self.tgt_vocab)
         try:
             model.load_state_dict(self.model)
