@@ -12,13 +12,14 @@
 
 One request cannot stall the others. A body is read up to ``max_body_bytes`` (413 beyond); a
 request's work, source tokens x beam x output length, is held to ``max_work`` (413 beyond, saying
-what to lower). Small requests are batched: a ``Batcher`` queues them and runs one model call
-per search options for up to ``max_batch`` of them, in a worker thread so the event loop keeps
-serving; requests over ``large_work`` go to a lane of their own, one at a time, so they never hold
-up the small ones. Bad input gets a 4xx with ``{"error": "one line"}``; a failure of the server's
-own is a 500 that says "internal error" and no more (the traceback goes to the log). Only requests
-whose Host header names the server are answered (DNS rebinding). FastAPI and uvicorn are the
-optional extra ``s2s[serve]``, imported only inside the functions that need them.
+what to lower). Requests are batched: a ``Batcher`` queues them and runs one model call per
+search options for up to ``max_batch`` of them and ``max_work`` of work together, in a thread of
+its own so the event loop keeps serving; requests over ``large_work`` go to a lane of their own,
+a second ``Batcher`` with its own thread, so they never hold up the small ones. Bad input gets a
+4xx with ``{"error": "one line"}``; a failure of the server's own is a 500 that says "internal
+error" and no more (the traceback goes to the log). Only requests whose Host header names the
+server are answered (DNS rebinding). FastAPI and uvicorn are the optional extra ``s2s[serve]``,
+imported only inside the functions that need them.
 """
 
 import asyncio
@@ -222,6 +223,7 @@ def _rounded(values: Tensor | None) -> list | None:
 class _Job:
     source: list[str]  # tokens, as ``source_tokens`` gives them
     options: PredictConfig
+    work: int  # as ``request_work`` counts it
     arrived: float  # event-loop time
     future: asyncio.Future  # -> (Summary, batch size)
 
@@ -229,15 +231,18 @@ class _Job:
 class Batcher:
     """Answers concurrent requests with shared model calls. A worker waits for the first queued
     request, then up to ``max_wait_ms`` after its arrival for more (or until ``max_batch`` are
-    queued), and runs one ``Summarizer.decode`` call per distinct search options in a thread of
-    its own (always the same one: the allocator keeps one pool of freed memory per thread, so
-    model calls spread over many threads would each keep a peak's worth). ``close`` ends it."""
+    queued), takes those that arrived first, up to ``max_batch`` of them and ``max_work`` of work
+    together (the first one whatever its work), and runs one ``Summarizer.decode`` call per
+    distinct search options in a thread of its own (always the same one: the allocator keeps a
+    pool of freed memory per thread, so calls spread over many threads would each keep a peak's
+    worth). ``close`` ends it."""
 
-    def __init__(self, summarizer: Summarizer, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, summarizer: Summarizer, max_batch: int, max_wait_ms: float, max_work: float = math.inf) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be at least 1 and max_wait_ms not negative, "
                              f"got {max_batch}, {max_wait_ms}")
         self.summarizer, self.max_batch, self.max_wait = summarizer, max_batch, max_wait_ms / 1000
+        self.max_work = max_work
         self.requests = 0  # answered or failed
         self.model_calls = 0
         self._pending: list[_Job] = []
@@ -245,10 +250,11 @@ class Batcher:
         self._full = asyncio.Event()  # set while max_batch or more are pending
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="s2s-model")
 
-    async def submit(self, source: list[str], options: PredictConfig) -> tuple[Summary, int]:
-        """The summary of the tokens ``source`` and how many requests shared its model call."""
+    async def submit(self, source: list[str], options: PredictConfig, work: int = 0) -> tuple[Summary, int]:
+        """The summary of the tokens ``source`` and how many requests shared its model call;
+        ``work``: what it costs (``request_work``)."""
         loop = asyncio.get_running_loop()
-        job = _Job(source, options, loop.time(), loop.create_future())
+        job = _Job(source, options, work, loop.time(), loop.create_future())
         self._pending.append(job)
         self._sync()
         return await job.future
@@ -262,8 +268,7 @@ class Batcher:
             if wait > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._full.wait(), wait)
-            jobs, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            self._sync()
+            jobs = self._take()
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
                 if not job.future.done():  # done: its client went away
@@ -285,6 +290,18 @@ class Batcher:
         for job, summary in zip(jobs, summaries):
             if not job.future.done():
                 job.future.set_result((summary, len(jobs)))
+
+    def _take(self) -> list[_Job]:
+        """The next batch off the queue: the first jobs, up to max_batch and max_work (one at least)."""
+        count, work = 1, self._pending[0].work
+        for job in self._pending[1 : self.max_batch]:
+            work += job.work
+            if work > self.max_work:
+                break
+            count += 1
+        jobs, self._pending = self._pending[:count], self._pending[count:]
+        self._sync()
+        return jobs
 
     def close(self) -> None:
         """Let the model thread go once its call, if any, is done."""
@@ -388,8 +405,9 @@ def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_body_byte
 
     Limits: texts of at most ``max_chars`` characters in bodies of at most ``max_body_bytes``;
     a request's work (``request_work``) at most ``max_work``. Requests of at most ``large_work``
-    share model calls of up to ``max_batch`` (each waiting at most ``max_wait_ms`` for company);
-    larger ones run one at a time in a lane of their own. ``examples``: what ``GET /examples``
+    share model calls of up to ``max_batch`` of them and ``max_work`` together (each waiting at
+    most ``max_wait_ms`` for company); larger ones go to a lane of their own, batched alike
+    but without waiting. ``examples``: what ``GET /examples``
     offers. ``allowed_hosts``: the Host names answered (``"*"``: any). ``api_docs``: serve
     FastAPI's /docs, /redoc and /openapi.json."""
     require("fastapi", "serve", "s2s serve")
@@ -402,7 +420,8 @@ def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_body_byte
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.lanes = {"small": Batcher(summarizer, max_batch, max_wait_ms), "large": Batcher(summarizer, 1, 0)}
+        app.state.lanes = {"small": Batcher(summarizer, max_batch, max_wait_ms, max_work),
+                           "large": Batcher(summarizer, max_batch, 0, max_work)}
         workers = [asyncio.create_task(lane.run()) for lane in app.state.lanes.values()]
         yield
         for worker, lane in zip(workers, app.state.lanes.values()):
@@ -469,7 +488,7 @@ def create_app(summarizer: Summarizer, *, max_chars: int = 10_000, max_body_byte
                 f"tokens = {work:,}, at most {max_work:,} on this server; lower beam_size or max_length, "
                 "or send a shorter text", status=413)
         lane = request.app.state.lanes["large" if work > large_work else "small"]
-        summary, batch_size = await lane.submit(source, options)
+        summary, batch_size = await lane.submit(source, options, work)
         return summary_json(summary, batch_size, time.perf_counter() - start)
 
     return app

@@ -2,6 +2,7 @@
 batching, Host checking, examples, and the input form of non-AutoMaster models."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -15,10 +16,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from s2s import serve as serve_module  # noqa: E402
 from s2s.cli import main  # noqa: E402
-from s2s.config import load_config  # noqa: E402
+from s2s.config import PredictConfig, load_config  # noqa: E402
 from s2s.errors import MissingExtraError  # noqa: E402
-from s2s.predict import Summarizer  # noqa: E402
-from s2s.serve import LOOPBACK, allowed_host_names, create_app, dev_split_examples, host_name, load_examples  # noqa: E402
+from s2s.predict import Summarizer, Summary  # noqa: E402
+from s2s.serve import LOOPBACK, Batcher, allowed_host_names, create_app, dev_split_examples, host_name, load_examples  # noqa: E402
 from s2s.trainer import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +211,30 @@ def test_large_requests_do_not_hold_up_small_ones(summarizer: Summarizer, monkey
             release.set()
         assert pending.result(timeout=20).status_code == 200
         assert client.get("/health").json()["served"]["requests"] == 4
+
+
+def test_a_model_call_does_at_most_max_work_and_the_first_comes_first() -> None:
+    calls = []
+
+    class Recorder:  # a stand-in for the summarizer
+        def decode(self, sources, options, return_attention):
+            calls.append([source[0] for source in sources])
+            return [Summary(source[0], [], source, 0.0) for source in sources]
+
+    async def send(works: list[int]) -> list[tuple[Summary, int]]:
+        batcher = Batcher(Recorder(), max_batch=4, max_wait_ms=20, max_work=10)
+        worker = asyncio.create_task(batcher.run())
+        try:
+            return await asyncio.gather(*(batcher.submit([f"r{i}"], PredictConfig(), work)
+                                          for i, work in enumerate(works)))
+        finally:
+            worker.cancel()
+            batcher.close()
+
+    answers = asyncio.run(send([4, 4, 4, 20, 1, 1]))
+    assert calls == [["r0", "r1"], ["r2"], ["r3"], ["r4", "r5"]]  # r3 alone is over max_work: it goes alone
+    assert [(summary.text, size) for summary, size in answers] == [
+        ("r0", 2), ("r1", 2), ("r2", 1), ("r3", 1), ("r4", 2), ("r5", 2)]
 
 
 def test_concurrent_requests_share_model_calls(summarizer: Summarizer) -> None:
