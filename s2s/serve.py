@@ -539,6 +539,9 @@ def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8000, dev
     uvicorn = require("uvicorn", "serve", "s2s serve")
     summarizer = Summarizer.load(checkpoint, device)
     offered = load_examples(examples, summarizer) if examples else dev_split_examples(checkpoint, summarizer)
+    if offered is None:
+        trained_with = f" (the model's dev file was {summarizer.cfg.data.dev})" if summarizer.cfg.data.dev else ""
+        log.info("no examples to offer: --examples FILE names rows to try%s", trained_with)
     names = allowed_host_names(host, allow_hosts)
     app = create_app(summarizer, examples=offered, allowed_hosts=names, api_docs=api_docs, **app_options)
     if host not in LOOPBACK:

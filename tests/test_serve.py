@@ -370,10 +370,14 @@ def serve_app(monkeypatch, *args, **kwargs):
 
 
 def test_served_examples_come_from_the_run_not_from_paths_in_the_checkpoint(pointer_generator: Path,
-                                                                           attention_run: Path, monkeypatch) -> None:
+                                                                           attention_run: Path, monkeypatch,
+                                                                           caplog) -> None:
     assert Summarizer.load(pointer_generator, "cpu").cfg.data.dev == str(DEV)  # a readable CSV the checkpoint names
-    with local(serve_app(monkeypatch, pointer_generator, device="cpu")) as client:
+    with caplog.at_level(logging.INFO, logger="s2s.serve"):
+        app = serve_app(monkeypatch, pointer_generator, device="cpu")
+    with local(app) as client:
         assert client.get("/examples").json() == {"examples": [], "total": 0}  # not shown
+    assert f"no examples to offer: --examples FILE names rows to try (the model's dev file was {DEV})" in caplog.text
     with local(serve_app(monkeypatch, pointer_generator, device="cpu", examples=DEV)) as client:
         assert client.get("/examples").json()["total"] == 30  # the operator's file
     assert (attention_run.parent / "dev_split.csv").is_file()
