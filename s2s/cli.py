@@ -141,7 +141,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from s2s.serve import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, device=args.device, examples=args.examples)
+    serve(
+        args.checkpoint,
+        host=args.host,
+        port=args.port,
+        device=args.device,
+        examples=args.examples,
+        allow_hosts=args.allow_host or (),
+        api_docs=args.api_docs,
+    )
     return 0
 
 
@@ -314,13 +322,21 @@ def _add_serve(commands: Any) -> None:
     )
     serve.add_argument("--checkpoint", required=True, metavar="CKPT")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     serve.add_argument(
         "--examples",
         metavar="FILE",
-        help="CSV/TSV/JSONL rows the page offers to try (default: the checkpoint's dev file, if present)",
+        help="CSV/TSV/JSONL rows the page offers to try (default: the run's dev_split.* beside the "
+        "checkpoint, if present)",
     )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests for this host name (default: the bound ones); repeatable; * for any",
+    )
+    serve.add_argument("--api-docs", action="store_true", help="serve FastAPI's /docs and /openapi.json")
     serve.set_defaults(command=cmd_serve)
 
 
@@ -328,6 +344,14 @@ def _kinds() -> list[str]:
     from s2s.registry import KINDS
 
     return list(KINDS)
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port number, 1 to 65535 (argparse turns the error into one line and exit 2)."""
+    port = int(text) if text.isascii() and text.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number: give one from 1 to 65535")
+    return port
 
 
 def _setup_logging(debug: bool) -> None:

@@ -29,10 +29,9 @@ from torch import Tensor, nn
 from s2s.embeddings import Embeddings
 from s2s.errors import ConfigError
 from s2s.kernels import RNNState, RNNSteps
+from s2s.model import copy_log_probs, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, PartOptions, PositiveInt
 from s2s.registry import ATTENTIONS, DECODERS
-
-EPS = 1e-10  # inside every log of a probability: log(0) would be -inf, and its gradient NaN
 
 
 @dataclass
@@ -260,38 +259,27 @@ class PointerGeneratorDecoder(AttentionDecoder):
         out.p_gen = torch.sigmoid(self.switch(torch.cat([context, rnn_output, inputs], dim=-1)))
         return out
 
-    def _final_probs(self, hidden: Tensor, attention: Tensor, p_gen: Tensor, src_ext: Tensor, n_oov: int) -> Tensor:
-        """hidden (n, hidden), attention (n, src_len), p_gen (n, 1), src_ext (n, src_len)
-        -> probabilities (n, vocab + n_oov) over the extended vocabulary."""
-        generate = p_gen * F.softmax(self.output(hidden), dim=-1)  # (n, vocab)
-        extended = F.pad(generate, (0, n_oov))  # (n, vocab + n_oov)
-        return extended.scatter_add(1, src_ext, (1 - p_gen) * attention)
-
     def log_probs(self, out: DecoderOutput, memory: Memory) -> Tensor:
         batch, tgt_len, src_len = out.attention.shape
         src_ext = memory.src_ext.unsqueeze(1).expand(batch, tgt_len, src_len)
-        probs = self._final_probs(
-            out.hidden.reshape(batch * tgt_len, -1),
+        log_probs = copy_log_probs(
+            self.output(out.hidden.reshape(batch * tgt_len, -1)),
             out.attention.reshape(batch * tgt_len, src_len),
             out.p_gen.reshape(batch * tgt_len, 1),
             src_ext.reshape(batch * tgt_len, src_len),
             memory.n_oov,
         )
-        return torch.log(probs + EPS).view(batch, tgt_len, -1)
+        return log_probs.view(batch, tgt_len, -1)
 
     def token_loss(
         self, out: DecoderOutput, memory: Memory, target: Tensor, mask: Tensor, label_smoothing: float
     ) -> Tensor:
         """target holds extended ids: copied source words are scored by their copy probability."""
         rows = mask.nonzero(as_tuple=True)[0]  # (n_tokens,) batch row of each real token
-        probs = self._final_probs(
-            out.hidden[mask], out.attention[mask], out.p_gen[mask], memory.src_ext[rows], memory.n_oov
+        log_probs = copy_log_probs(
+            self.output(out.hidden[mask]), out.attention[mask], out.p_gen[mask], memory.src_ext[rows], memory.n_oov
         )  # (n_tokens, vocab + n_oov)
-        log_probs = torch.log(probs + EPS)
-        nll = -log_probs.gather(1, target[mask].unsqueeze(1)).squeeze(1)
-        if label_smoothing == 0.0:
-            return nll
-        return (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=-1)
+        return token_nll(log_probs, target[mask], label_smoothing)
 
 
 def _cat_steps(values: list[Tensor | None]) -> Tensor | None:

@@ -16,11 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s2s.batching import Batch
 from s2s.options import PartOptions
 from s2s.registry import MODELS
+
+EPS = 1e-10  # inside every log of a probability: log(0) would be -inf, and its gradient NaN
 
 
 @dataclass
@@ -61,6 +65,23 @@ class Seq2SeqModel(nn.Module):
     def coverage_at(self, step: int) -> bool:
         """Whether coverage is on at training step ``step`` (and after training, at its last step)."""
         return self.coverage_from_step is not None and step >= self.coverage_from_step
+
+
+def copy_log_probs(logits: Tensor, attention: Tensor, p_gen: Tensor, src_ext: Tensor, n_oov: int) -> Tensor:
+    """The pointer-generator's output (See et al. 2017), for n positions: logits (n, vocab),
+    attention (n, src_len), p_gen (n, 1), src_ext (n, src_len) -> log-probabilities (n, vocab + n_oov)
+    log P(w) = log(p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i + EPS) over extended ids."""
+    extended = F.pad(p_gen * F.softmax(logits, dim=-1), (0, n_oov))  # (n, vocab + n_oov)
+    return torch.log(extended.scatter_add(1, src_ext, (1 - p_gen) * attention) + EPS)
+
+
+def token_nll(log_probs: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """log_probs (n, vocab), target (n,) -> (n,) negative log-likelihoods, with label smoothing:
+    (1 - e) nll - e mean(log_probs), which is cross_entropy's smoothing."""
+    nll = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+    if label_smoothing == 0.0:
+        return nll
+    return (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=-1)
 
 
 def build_model(options: PartOptions, src_tokens: Sequence[str], tgt_tokens: Sequence[str]) -> Seq2SeqModel:

@@ -72,7 +72,6 @@ class Summarizer:
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.coverage = coverage
         self.tokenizer = build_tokenizer(cfg.tokenizer)
-        self.reader = open_reader(cfg.data)
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "auto") -> Summarizer:
@@ -88,6 +87,11 @@ class Summarizer:
             pick_device(device),
             coverage=ckpt.progress.coverage_on,
         )
+
+    @property
+    def reader(self) -> Reader:
+        """The reader of the training data: how raw inputs become sources."""
+        return open_reader(self.cfg.data)
 
     def options(self, **changes: Any) -> PredictConfig:
         """The checkpoint's search options (``predict``) with ``changes``, checked: unknown names,

@@ -177,7 +177,15 @@ def beam_search(
     memory, state = memory.index_select(to_rows), state.index_select(to_rows)
     limits = max_lengths(batch, cfg).to(device)  # (batch,)
     max_steps = int(limits.max())
-    finished = _Finished(batch.size, n_best, max_steps, memory.mask.size(1), device, return_attention)
+    finished = _Finished(
+        batch.size,
+        n_best,
+        max_steps,
+        memory.mask.size(1),
+        device,
+        return_attention,
+        with_p_gen=return_attention and model.copies,
+    )
 
     sentence = torch.arange(batch.size, device=device)  # original index of each alive sentence
     scores = torch.full((batch.size, K), float("-inf"), device=device)  # (sentences, K) log-probs
@@ -271,7 +279,14 @@ class _Finished:
     """Per sentence, the n_best finished hypotheses so far, best first, kept on the device."""
 
     def __init__(
-        self, sentences: int, n_best: int, max_steps: int, src_len: int, device: torch.device, with_attention: bool
+        self,
+        sentences: int,
+        n_best: int,
+        max_steps: int,
+        src_len: int,
+        device: torch.device,
+        with_attention: bool,
+        with_p_gen: bool,
     ) -> None:
         self.n_best, self.max_steps = n_best, max_steps
         self.score = torch.full((sentences, n_best), float("-inf"), device=device)
@@ -280,6 +295,7 @@ class _Finished:
         self.history = {"tokens": torch.zeros(sentences, n_best, max_steps, dtype=torch.long, device=device)}
         if with_attention:
             self.history["attention"] = torch.zeros(sentences, n_best, max_steps, src_len, device=device)
+        if with_p_gen:  # only a copying model has a p_gen: the buffer would stay zeros, read as "all copied"
             self.history["p_gen"] = torch.zeros(sentences, n_best, max_steps, device=device)
 
     def worst(self, sentence: Tensor) -> Tensor:

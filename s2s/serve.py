@@ -3,17 +3,25 @@
     app = create_app(Summarizer.load("runs/quickstart/best.pt"))  # a FastAPI app
     serve("runs/quickstart/best.pt", port=8000)                    # the same, run by uvicorn
 
-    POST /summarize  {"question": .., "dialogue": ..} or {"text": ..}, plus search options
-                     (beam_size, search, max_length, ...): the summary, its tokens, the source
-                     tokens, attention (output x source), p_gen (pointer-generator) and timing
-    GET  /health     the model, its vocabularies, device and default search options
-    GET  /examples   a few dev rows to try
+    POST /summarize  {"question": .., "dialogue": ..} (AutoMaster models) or {"text": ..}, plus
+                     search options (beam_size, search, max_length, ...): the summary, its tokens,
+                     the source tokens, attention (output x source), p_gen (pointer-generator), timing
+    GET  /health     the model, the input fields it takes, its vocabularies, device, defaults, limits
+    GET  /examples   a few dev rows to try, and how many the file holds
     GET  /           the page (s2s/static/)
 
-Concurrent requests are batched: a ``Batcher`` queues them and runs one ``summaries`` call per
-search options for up to ``max_batch`` of them, in a worker thread so the event loop keeps
-serving. Bad input gets a 4xx with ``{"error": "one line"}``. FastAPI and uvicorn are the
-optional extra ``s2s[serve]``, imported only here, inside the functions that need them.
+One request cannot stall the others. A body is read up to ``max_body_bytes`` (413 beyond); a
+request's work, source tokens x beam x output length, is held to ``max_work`` (413 beyond, saying
+what to lower). Requests are batched: a ``Batcher`` queues them and runs one model call per
+search options for up to ``max_batch`` of them and ``max_work`` of work together, in a thread of
+its own so the event loop keeps serving; requests over ``large_work`` go to a lane of their own,
+a second ``Batcher`` with its own thread, so they never hold up the small ones. Bad input gets a
+4xx with ``{"error": "one line"}``; a failure of the server's own is a 500 that says "internal
+error" and no more (the traceback goes to the log). Only requests whose Host header names the
+server are answered (DNS rebinding). FastAPI and uvicorn are the optional extra ``s2s[serve]``,
+imported only inside the functions that need them. The parts: ``serve_requests`` (reading and
+checking requests), ``serve_batching`` (model calls shared by requests), ``serve_guards`` (Host
+check, internal errors).
 """
 
 import asyncio
@@ -21,171 +29,36 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
-
-from s2s.config import PredictConfig
+from s2s.config import DataConfig
 from s2s.errors import S2SError
 from s2s.extras import require
-from s2s.predict import Summarizer, Summary
+from s2s.options import retype
+from s2s.predict import Summarizer
 from s2s.readers import read_examples
+from s2s.registry import READERS
+from s2s.serve_batching import Batcher
+from s2s.serve_guards import LOOPBACK, HostCheck, InternalErrors, allowed_host_names
+from s2s.serve_requests import (
+    LIMITS,
+    SEARCH_OPTIONS,
+    RequestError,
+    input_fields,
+    parse_request,
+    read_json,
+    request_work,
+    source_tokens,
+    summary_json,
+)
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
-TEXT_FIELDS = ("text", "question", "dialogue")
-# Search options a request may set; batch_size is the server's (max_batch), n_best is always 1.
-SEARCH_OPTIONS = tuple(f.name for f in dataclasses.fields(PredictConfig) if f.name not in ("batch_size", "n_best"))
-LIMITS = {"beam_size": 16, "max_length": 500}  # one request must not hold the model for minutes
-
-
-class RequestError(S2SError):
-    """A request the server cannot answer: ``status`` is its 4xx HTTP status."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# --------------------------------------------------------------------------------------------
-# Requests
-# --------------------------------------------------------------------------------------------
-
-
-def parse_request(body: Any, max_chars: int) -> tuple[str | dict[str, str], dict[str, Any]]:
-    """A ``/summarize`` body -> (the input for ``Summarizer.summaries``, search option changes).
-    Raises ``RequestError`` for anything but a text (or question/dialogue) and known options."""
-    if isinstance(body, bytes):  # FastAPI passes a body it was not told is JSON as it came
-        raise RequestError("send a JSON object with Content-Type: application/json", status=415)
-    if not isinstance(body, dict):
-        raise RequestError(f"expected a JSON object, got {type(body).__name__}")
-    unknown = sorted(set(body) - set(TEXT_FIELDS) - set(SEARCH_OPTIONS))
-    if unknown:
-        raise RequestError(
-            f"unknown field {', '.join(map(repr, unknown))} "
-            f"(expected text, or question and dialogue, and search options: {', '.join(SEARCH_OPTIONS)})"
-        )
-    texts = {name: body[name] for name in TEXT_FIELDS if body.get(name) is not None}
-    for name, value in texts.items():
-        if not isinstance(value, str):
-            raise RequestError(f"{name}: expected a string, got {type(value).__name__}")
-    if "text" in texts and len(texts) > 1:
-        raise RequestError("give either text, or question and dialogue, not both")
-    if not any(value.strip() for value in texts.values()):
-        raise RequestError('empty text: send {"question": ..., "dialogue": ...} or {"text": ...} with some words')
-    length = sum(len(value) for value in texts.values())
-    if length > max_chars:
-        raise RequestError(f"text too long: {length} characters, at most {max_chars}", status=413)
-    for name, limit in LIMITS.items():
-        value = body.get(name)
-        if isinstance(value, int) and value > limit:
-            raise RequestError(f"{name}: at most {limit} on this server, got {value}")
-    item = (
-        texts["text"]
-        if "text" in texts
-        else {"Question": texts.get("question", ""), "Dialogue": texts.get("dialogue", "")}
-    )
-    return item, {name: body[name] for name in SEARCH_OPTIONS if name in body}
-
-
-def summary_json(summary: Summary, batch_size: int, seconds: float) -> dict[str, Any]:
-    """What ``/summarize`` answers (weights rounded to 4 places)."""
-    return {
-        "summary": summary.text,
-        "tokens": summary.tokens,
-        "source_tokens": summary.source_tokens,
-        "score": round(summary.score, 4),
-        "attention": _rounded(summary.attention),  # (len(tokens), len(source_tokens))
-        "p_gen": _rounded(summary.p_gen),  # (len(tokens),): pointer-generator, else None
-        "batch_size": batch_size,  # requests answered by the same model call
-        "seconds": round(seconds, 4),
-    }
-
-
-def _rounded(values: Tensor | None) -> list | None:
-    return None if values is None else values.double().cpu().round(decimals=4).tolist()
-
-
-# --------------------------------------------------------------------------------------------
-# Batching
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Job:
-    item: str | Mapping[str, str]
-    options: PredictConfig
-    arrived: float  # event-loop time
-    future: asyncio.Future  # -> (Summary, batch size)
-
-
-class Batcher:
-    """Answers concurrent requests with shared model calls. A worker waits for the first queued
-    request, then up to ``max_wait_ms`` after its arrival for more (or until ``max_batch`` are
-    queued), and runs one ``summaries`` call per distinct search options in a worker thread."""
-
-    def __init__(self, summarizer: Summarizer, max_batch: int, max_wait_ms: float) -> None:
-        if max_batch < 1 or max_wait_ms < 0:
-            raise ValueError(
-                f"max_batch must be at least 1 and max_wait_ms not negative, got {max_batch}, {max_wait_ms}"
-            )
-        self.summarizer, self.max_batch, self.max_wait = summarizer, max_batch, max_wait_ms / 1000
-        self.requests = 0  # answered or failed
-        self.model_calls = 0
-        self._pending: list[_Job] = []
-        self._arrived = asyncio.Event()  # set while requests are pending
-        self._full = asyncio.Event()  # set while max_batch or more are pending
-
-    async def submit(self, item: str | Mapping[str, str], options: PredictConfig) -> tuple[Summary, int]:
-        """The summary of ``item`` and how many requests shared its model call."""
-        loop = asyncio.get_running_loop()
-        job = _Job(item, options, loop.time(), loop.create_future())
-        self._pending.append(job)
-        self._sync()
-        return await job.future
-
-    async def run(self) -> None:
-        """The worker loop (cancel it to stop)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._arrived.wait()
-            wait = self._pending[0].arrived + self.max_wait - loop.time()
-            if wait > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), wait)
-            jobs, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            self._sync()
-            groups: dict[tuple, list[_Job]] = {}
-            for job in jobs:
-                if not job.future.done():  # done: its client went away
-                    groups.setdefault(dataclasses.astuple(job.options), []).append(job)
-            for group in groups.values():
-                await self._answer(group[0].options, group)
-
-    async def _answer(self, options: PredictConfig, jobs: list[_Job]) -> None:
-        self.model_calls += 1
-        self.requests += len(jobs)
-        try:
-            summaries = await asyncio.to_thread(self.summarizer.summaries, [j.item for j in jobs], options, True)
-        except Exception as err:  # noqa: BLE001 - each request gets the error; the worker goes on
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(err)
-            return
-        for job, summary in zip(jobs, summaries):
-            if not job.future.done():
-                job.future.set_result((summary, len(jobs)))
-
-    def _sync(self) -> None:
-        for event, on in ((self._arrived, bool(self._pending)), (self._full, len(self._pending) >= self.max_batch)):
-            if on:
-                event.set()
-            else:
-                event.clear()
+DEV_SPLITS = ("dev_split.csv", "dev_split.jsonl", "dev_split.tsv")  # what training writes beside its checkpoints
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,52 +66,72 @@ class Batcher:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Examples:
+    """What ``GET /examples`` offers: the first rows of a file, and how many rows it holds."""
+
+    rows: list[dict[str, str]]
+    total: int
+
+
 def create_app(
     summarizer: Summarizer,
     *,
     max_chars: int = 10_000,
+    max_body_bytes: int = 256 * 1024,
+    max_work: int = 500_000,
+    large_work: int = 50_000,
     max_batch: int = 16,
     max_wait_ms: float = 10,
-    examples: Sequence[Mapping[str, str]] = (),
+    examples: Examples | None = None,
+    allowed_hosts: Sequence[str] = LOOPBACK,
+    api_docs: bool = False,
 ) -> Any:
-    """A FastAPI app serving ``summarizer``: texts longer than ``max_chars`` are refused;
-    concurrent requests share model calls of up to ``max_batch`` (each waiting at most
-    ``max_wait_ms`` for company); ``examples`` are what ``GET /examples`` offers."""
+    """A FastAPI app serving ``summarizer``.
+
+    Limits: texts of at most ``max_chars`` characters in bodies of at most ``max_body_bytes``;
+    a request's work (``request_work``) at most ``max_work``. Requests of at most ``large_work``
+    share model calls of up to ``max_batch`` of them and ``max_work`` together (each waiting at
+    most ``max_wait_ms`` for company); larger ones go to a lane of their own, batched alike
+    but without waiting. ``examples``: what ``GET /examples``
+    offers. ``allowed_hosts``: the Host names answered (``"*"``: any). ``api_docs``: serve
+    FastAPI's /docs, /redoc and /openapi.json."""
     require("fastapi", "serve", "s2s serve")
-    from fastapi import Body, FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
+    from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
 
+    fields = input_fields(summarizer)
+    examples = examples or Examples([], 0)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.batcher = Batcher(summarizer, max_batch, max_wait_ms)
-        worker = asyncio.create_task(app.state.batcher.run())
+        app.state.lanes = {
+            "small": Batcher(summarizer, max_batch, max_wait_ms, max_work),
+            "large": Batcher(summarizer, max_batch, 0, max_work),
+        }
+        workers = [asyncio.create_task(lane.run()) for lane in app.state.lanes.values()]
         yield
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
+        for worker, lane in zip(workers, app.state.lanes.values()):
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            lane.close()
 
-    app = FastAPI(title="s2s", summary="Try a sequence-to-sequence summarizer", lifespan=lifespan)
+    docs = (
+        {"docs_url": "/docs", "redoc_url": "/redoc", "openapi_url": "/openapi.json"}
+        if api_docs
+        else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    )
+    app = FastAPI(title="s2s", summary="Try a sequence-to-sequence summarizer", lifespan=lifespan, **docs)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(InternalErrors)
+    if "*" not in allowed_hosts:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, err: RequestError) -> JSONResponse:
         return JSONResponse({"error": str(err)}, status_code=err.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
-        first = err.errors()[0]
-        if first.get("type") == "json_invalid":
-            reason = first.get("ctx", {}).get("error", "cannot parse it")
-            return JSONResponse({"error": f"malformed JSON: {reason}"}, status_code=400)
-        if first.get("type") == "missing":
-            return JSONResponse({"error": "no request body: send a JSON object"}, status_code=400)
-        return JSONResponse({"error": f"bad request: {first.get('msg', 'cannot read it')}"}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, err: Exception) -> JSONResponse:  # logged by uvicorn too
-        return JSONResponse({"error": f"internal error: {type(err).__name__}: {err}"}, status_code=500)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -246,9 +139,9 @@ def create_app(
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
-        """The model, its vocabularies, device, defaults, limits and requests served."""
+        """The model, its input fields, vocabularies, device, defaults, limits and requests served."""
         model = summarizer.cfg.model
-        batcher: Batcher = request.app.state.batcher
+        lanes = request.app.state.lanes.values()
         return {
             "status": "ok",
             "model": {
@@ -258,49 +151,84 @@ def create_app(
                 "coverage": model.decoder.coverage,
                 "copies": summarizer.model.copies,
             },
+            "input": list(fields),
             "vocab": {"source": len(summarizer.src_vocab), "target": len(summarizer.tgt_vocab)},
             "tokenizer": summarizer.cfg.tokenizer.type,
             "device": str(summarizer.device),
             "options": {name: getattr(summarizer.cfg.predict, name) for name in SEARCH_OPTIONS},
-            "limits": {"max_chars": max_chars, **LIMITS},
-            "served": {"requests": batcher.requests, "model_calls": batcher.model_calls},
+            "limits": {
+                "max_chars": max_chars,
+                "max_body_bytes": max_body_bytes,
+                "max_work": max_work,
+                "large_work": large_work,
+                **LIMITS,
+            },
+            "served": {
+                "requests": sum(lane.requests for lane in lanes),
+                "model_calls": sum(lane.model_calls for lane in lanes),
+            },
         }
 
     @app.get("/examples")
-    async def list_examples() -> list[Mapping[str, str]]:
-        """A few dev rows to try: id, question, dialogue (or text) and the reference."""
-        return list(examples)
+    async def list_examples() -> dict[str, Any]:
+        """A few dev rows to try (id, question and dialogue or text, reference) and the file's row count."""
+        return {"examples": examples.rows, "total": examples.total}
 
     @app.post("/summarize")
-    async def summarize(request: Request, body: Any = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
+    async def summarize(request: Request) -> dict[str, Any]:
         """Summarize ``{"question", "dialogue"}`` or ``{"text"}`` with optional search options."""
         start = time.perf_counter()
-        item, changes = parse_request(body, max_chars)
+        item, changes = parse_request(await read_json(request, max_body_bytes), max_chars, fields)
         try:
             options = summarizer.options(**changes, batch_size=max_batch)
         except S2SError as err:
             raise RequestError(str(err)) from None
-        summary, batch_size = await request.app.state.batcher.submit(item, options)
+        source = await asyncio.to_thread(source_tokens, summarizer, item)
+        work, beam, length = request_work(len(source), options)
+        if work > max_work:
+            raise RequestError(
+                f"too much work for one request: {len(source)} source tokens x beam {beam} x {length} output "
+                f"tokens = {work:,}, at most {max_work:,} on this server; lower beam_size or max_length, "
+                "or send a shorter text",
+                status=413,
+            )
+        lane = request.app.state.lanes["large" if work > large_work else "small"]
+        summary, batch_size = await lane.submit(source, options, work)
         return summary_json(summary, batch_size, time.perf_counter() - start)
 
     return app
 
 
-def load_examples(path: str | Path, summarizer: Summarizer, limit: int = 12) -> list[dict[str, str]]:
-    """The first ``limit`` rows of a CSV/TSV/JSONL file as ``/examples`` offers them."""
-    cfg = dataclasses.replace(summarizer.cfg.data, format=None)  # the format of ``path``'s extension
-    rows = []
+def load_examples(
+    path: str | Path, summarizer: Summarizer, limit: int = 12, *, data: DataConfig | None = None
+) -> Examples:
+    """The first ``limit`` rows of a CSV/TSV/JSONL file as ``/examples`` offers them, and the
+    file's row count; read with ``data`` (default: the checkpoint's, the format from the extension)."""
+    cfg = data or dataclasses.replace(summarizer.cfg.data, format=None)
+    rows, total = [], 0
     for example in read_examples(path, cfg, need_target=False):
-        raw = example.raw or {}
-        fields = (
-            {"question": raw["Question"], "dialogue": raw["Dialogue"]}
-            if {"Question", "Dialogue"} <= raw.keys()
-            else {"text": example.source}
-        )
-        rows.append({"id": example.id, **fields, "reference": example.target or ""})
-        if len(rows) == limit:
-            break
-    return rows
+        total += 1
+        if len(rows) < limit:
+            raw = example.raw or {}
+            fields = (
+                {"question": raw["Question"], "dialogue": raw["Dialogue"]}
+                if {"Question", "Dialogue"} <= raw.keys()
+                else {"text": example.source}
+            )
+            rows.append({"id": example.id, **fields, "reference": example.target or ""})
+    return Examples(rows, total)
+
+
+def dev_split_examples(checkpoint: str | Path, summarizer: Summarizer, limit: int = 12) -> Examples | None:
+    """The dev rows that training carved from the training file and wrote into the run's folder,
+    beside ``checkpoint`` (``dev_split.csv``/``.jsonl`` in the input's layout, or ``dev_split.tsv``:
+    source, tab, target); None where there is none. Nothing else the checkpoint names is read."""
+    for name in DEV_SPLITS:
+        path = Path(checkpoint).with_name(name)
+        if path.is_file():
+            tsv = dataclasses.replace(retype(summarizer.cfg.data, READERS, "tsv"), source_column=0, target_column=1)
+            return load_examples(path, summarizer, limit, data=tsv if path.suffix == ".tsv" else None)
+    return None
 
 
 def serve(
@@ -310,20 +238,32 @@ def serve(
     device: str = "auto",
     *,
     examples: str | Path | None = None,
+    allow_hosts: Iterable[str] = (),
+    api_docs: bool = False,
     **app_options: Any,
 ) -> None:
     """``s2s serve``: load ``checkpoint`` and serve the page and API until interrupted.
-    ``examples`` (default: the checkpoint's dev file, where present) feed ``GET /examples``;
+    ``examples`` (default: the run's ``dev_split.*`` beside the checkpoint, where present) feed
+    ``GET /examples``; ``allow_hosts``: Host names answered besides the bound one;
     ``app_options`` go to ``create_app``."""
     require("fastapi", "serve", "s2s serve")
     uvicorn = require("uvicorn", "serve", "s2s serve")
     summarizer = Summarizer.load(checkpoint, device)
-    dev = summarizer.cfg.data.dev
-    if examples is None and dev and Path(dev).is_file():
-        examples = dev
-    rows = load_examples(examples, summarizer) if examples else []
-    app = create_app(summarizer, examples=rows, **app_options)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    offered = load_examples(examples, summarizer) if examples else dev_split_examples(checkpoint, summarizer)
+    if offered is None:
+        trained_with = f" (the model's dev file was {summarizer.cfg.data.dev})" if summarizer.cfg.data.dev else ""
+        log.info("no examples to offer: --examples FILE names rows to try%s", trained_with)
+    names = allowed_host_names(host, allow_hosts)
+    app = create_app(summarizer, examples=offered, allowed_hosts=names, api_docs=api_docs, **app_options)
+    if host not in LOOPBACK:
         log.warning("listening on %s: anyone who can reach this machine can use the model", host)
-    log.info("serving %s on http://%s:%d (%d examples; Ctrl-C stops)", checkpoint, host, port, len(rows))
+    if "*" not in names:
+        log.info("answering requests for host %s (--allow-host NAME adds one)", ", ".join(names))
+    log.info(
+        "serving %s on http://%s:%d (%d examples; Ctrl-C stops)",
+        checkpoint,
+        host,
+        port,
+        len(offered.rows) if offered else 0,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")

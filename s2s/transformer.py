@@ -47,10 +47,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s2s.batching import Batch
-from s2s.decoders import EPS
 from s2s.embeddings import Embeddings, load_pretrained
 from s2s.errors import ConfigError
-from s2s.model import ForwardOutput, Seq2SeqModel, Step
+from s2s.model import ForwardOutput, Seq2SeqModel, Step, copy_log_probs, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, OptionError, PartOptions, PositiveInt
 from s2s.registry import MODELS
 from s2s.vocabulary import PAD_ID, UNK_ID
@@ -372,13 +371,6 @@ class CopyHead(nn.Module):
         return attention, p_gen, coverage_loss, coverage
 
 
-def extended_log_probs(logits: Tensor, attention: Tensor, p_gen: Tensor, src_ext: Tensor, n_oov: int) -> Tensor:
-    """logits (n, vocab), attention (n, src_len), p_gen (n, 1), src_ext (n, src_len) -> (n, vocab + n_oov)
-    log P(w) = log(p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i + EPS) over extended ids."""
-    extended = F.pad(p_gen * logits.softmax(dim=-1), (0, n_oov))  # (n, vocab + n_oov)
-    return torch.log(extended.scatter_add(1, src_ext, (1 - p_gen) * attention) + EPS)
-
-
 class Decoded(NamedTuple):
     hidden: Tensor  # (batch, len, d_model) decoder output
     attention: Tensor  # (batch, len, src_len): the copy attention, else the last cross-attention
@@ -471,7 +463,7 @@ class TransformerModel(Seq2SeqModel):
         logits = self.output(hidden)
         if not self.copies:
             return logits.log_softmax(dim=-1)
-        return extended_log_probs(logits, attention, p_gen.unsqueeze(-1), src_ext, n_oov)
+        return copy_log_probs(logits, attention, p_gen.unsqueeze(-1), src_ext, n_oov)
 
     def forward(self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0) -> ForwardOutput:
         """Teacher forcing over ``batch.tgt_in``; losses against ``batch.tgt_out(_ext)``."""
@@ -482,11 +474,8 @@ class TransformerModel(Seq2SeqModel):
         p_gen = out.p_gen[mask] if out.p_gen is not None else None
         log_probs = self._log_probs(out.hidden[mask], out.attention[mask], p_gen, memory.src_ext[rows], memory.n_oov)
         target = (batch.tgt_out_ext if self.copies else batch.tgt_out)[mask]  # (n_tokens,)
-        nll = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
-        if label_smoothing > 0:
-            nll = (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=-1)
         token_loss = out.hidden.new_zeros(mask.shape)
-        token_loss[mask] = nll
+        token_loss[mask] = token_nll(log_probs, target, label_smoothing)
         coverage_loss = out.coverage_loss.masked_fill(~mask, 0.0) if out.coverage_loss is not None else None
         return ForwardOutput(token_loss, coverage_loss, out.attention, out.p_gen)
 

@@ -89,6 +89,17 @@ def test_no_special_tokens_and_lengths_respected(model) -> None:
             assert len(hyps[0].tokens) <= n
 
 
+def test_p_gen_only_from_a_model_that_copies(model) -> None:
+    """Attention and p_gen come with every hypothesis of either search; p_gen only where the model copies."""
+    batch = make_batch([9, 5, 2], [1] * 3, n_oov=2)
+    for searcher in ("greedy", "beam"):
+        for hyps in search(model, batch, PredictConfig(search=searcher, max_length=6), return_attention=True):
+            assert hyps[0].attention.shape == (len(hyps[0].tokens), batch.src.size(1))
+            assert (hyps[0].p_gen is not None) == model.copies, searcher
+            if model.copies:
+                assert hyps[0].p_gen.shape == (len(hyps[0].tokens),)
+
+
 def test_ngram_blocking_blocks(model) -> None:
     batch = make_batch([9, 5, 2], [1] * 3, n_oov=2)
     for searcher in ("greedy", "beam"):

@@ -1,23 +1,23 @@
 """The page of `s2s serve` in a real headless Chromium, against a real uvicorn server on loopback:
-type a dialogue, submit, see the summary and the heatmap. The screenshot is kept in test-artifacts/."""
+type a dialogue, submit, see the summary and the heatmap; a text model gets one Source box. The
+screenshot is kept in test-artifacts/."""
 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s[serve]'")
-uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 's2s[serve]'")
+pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 's2s[serve]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install 's2s[dev]'")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from test_serve import TEXTS, as_text_model  # noqa: E402
+from test_serve_load import serving  # noqa: E402
 
 from s2s.predict import Summarizer  # noqa: E402
 from s2s.serve import create_app, load_examples  # noqa: E402
@@ -47,22 +47,10 @@ FLAGS = [
 def server_url(pointer_generator: Path):
     """A real uvicorn server on a free loopback port, in a thread; stopped afterwards."""
     summarizer = Summarizer.load(pointer_generator, "cpu")
-    app = create_app(
-        summarizer, examples=load_examples(ROOT / "data" / "automaster_sample_dev.csv", summarizer, limit=3)
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(
+        create_app(summarizer, examples=load_examples(ROOT / "data" / "automaster_sample_dev.csv", summarizer, limit=3))
+    ) as url:
+        yield url
 
 
 @pytest.fixture
@@ -82,6 +70,9 @@ def test_the_page_summarizes_and_shows_the_heatmaps(server_url: str, browser, po
     wait = WebDriverWait(browser, 30)
     browser.get(server_url)
     wait.until(EC.text_to_be_present_in_element((By.ID, "model"), "pointer_generator decoder"))
+    wait.until(EC.visibility_of_element_located((By.ID, "dialogue")))
+    assert not browser.find_element(By.ID, "text").is_displayed()  # an AutoMaster model: question and dialogue
+    wait.until(EC.text_to_be_present_in_element((By.ID, "example-count"), "(3 of 30)"))
 
     question, dialogue = "帕萨特烧机油怎么办", "技师说：你好，烧机油多久了？|车主说：半年了|技师说：检查气门油封"
     browser.find_element(By.ID, "question").send_keys(question)
@@ -109,10 +100,44 @@ def test_the_page_summarizes_and_shows_the_heatmaps(server_url: str, browser, po
     wait.until(EC.visibility_of_element_located((By.ID, "reference")))
 
     browser.find_element(By.ID, "question").clear()
+    browser.find_element(By.ID, "dialogue").send_keys(" ")  # blank is empty too
     browser.find_element(By.ID, "dialogue").clear()
     browser.find_element(By.ID, "submit").click()
-    wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "empty text"))
+    wait.until(
+        EC.text_to_be_present_in_element(
+            (By.ID, "status"), "Type the car owner's question or the dialogue first, or pick a dev example."
+        )
+    )
     assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
+    assert browser.switch_to.active_element.get_attribute("id") == "question"
 
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "422" not in e["message"]]
-    assert not errors, errors
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors  # nor any failed request
+
+
+def test_a_text_model_gets_one_source_box(pointer_generator: Path, browser, tmp_path: Path) -> None:
+    summarizer = as_text_model(Summarizer.load(pointer_generator, "cpu"))
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("".join(f"{text}\t摘要{i}\n" for i, text in enumerate(TEXTS)), encoding="utf-8")
+    wait = WebDriverWait(browser, 30)
+    with serving(create_app(summarizer, examples=load_examples(tsv, summarizer, limit=2))) as url:
+        browser.get(url)
+        wait.until(EC.visibility_of_element_located((By.ID, "text")))
+        assert browser.find_element(By.CSS_SELECTOR, "label[for=text]").text == "Source"
+        assert not browser.find_element(By.ID, "question").is_displayed()
+        assert not browser.find_element(By.ID, "dialogue").is_displayed()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "example-count"), "(2 of 8)"))
+
+        browser.find_element(By.ID, "submit").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "Paste a text to summarize first"))
+
+        Select(browser.find_element(By.ID, "example")).select_by_index(2)  # the second example
+        assert browser.find_element(By.ID, "text").get_property("value") == TEXTS[1]
+        browser.find_element(By.ID, "submit").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "reference")))
+        assert browser.find_element(By.ID, "reference").text == "Reference: 摘要1"
+        assert browser.find_elements(By.CSS_SELECTOR, "#summary .tok")
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "serve-page-text.png"))
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors

@@ -1,13 +1,16 @@
-// The s2s page: send a question and dialogue to POST /summarize, show the summary (each word
-// shaded by how much it was copied, for the pointer-generator) and the attention heatmap.
+// The s2s page: send the model's input (a question and dialogue for AutoMaster models, else a
+// text) to POST /summarize, show the summary (each word shaded by how much it was copied, for the
+// pointer-generator) and the attention heatmap.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const OPTIONS = ["search", "beam_size", "max_length", "min_length", "no_repeat_ngram_size", "alpha", "beta"];
 // viridis at 0, 0.25, 0.5, 0.75, 1 (as in s2s/plotting.py)
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+const AUTOMASTER = ["question", "dialogue"];
 let joiner = ""; // between summary words: " " for whitespace-tokenized models
 let examples = [];
+let fields = AUTOMASTER; // the input fields the model takes (GET /health: input): these, or ["text"]
 
 function viridis(value) {
   const position = Math.min(Math.max(value, 0), 1) * (VIRIDIS.length - 1);
@@ -38,28 +41,47 @@ async function init() {
       `${m.coverage ? " with coverage" : ""}; vocabularies ${health.vocab.source} / ${health.vocab.target}` +
       ` words; ${health.tokenizer} tokenizer; on ${health.device}.`;
     joiner = health.tokenizer === "whitespace" ? " " : "";
+    fields = health.input.includes("question") ? AUTOMASTER : ["text"];
     for (const name of OPTIONS) $(`opt-${name}`).value = health.options[name];
   } catch (err) {
     $("model").textContent = `The server does not answer: ${err.message}`;
   }
-  examples = await getJSON("/examples").catch(() => []);
+  $("automaster-input").hidden = fields !== AUTOMASTER;
+  $("text-input").hidden = fields === AUTOMASTER;
+  const offered = await getJSON("/examples").catch(() => ({ examples: [], total: 0 }));
+  examples = offered.examples;
   const select = $("example");
   if (examples.length) {
     select.replaceChildren(new Option("(pick one to fill the form)", ""));
     examples.forEach((e, i) => select.add(new Option(`${e.id}: ${(e.question || e.text || "").slice(0, 40)}`, i)));
     select.disabled = false;
   }
+  if (offered.total > examples.length) $("example-count").textContent = `(${examples.length} of ${offered.total})`;
+}
+
+// An example's values for the form's fields (a text example fills the dialogue, and the reverse).
+function exampleValues(example) {
+  if (fields === AUTOMASTER) return { question: example.question ?? "", dialogue: example.dialogue ?? example.text ?? "" };
+  return { text: example.text ?? [example.question, example.dialogue].filter(Boolean).join(" ") };
 }
 
 function pickExample() {
   const example = examples[$("example").value];
   if (!example) return;
-  $("question").value = example.question ?? "";
-  $("dialogue").value = example.dialogue ?? example.text ?? "";
+  for (const [name, value] of Object.entries(exampleValues(example))) $(name).value = value;
+}
+
+function isEmpty() {
+  return fields.every((name) => !$(name).value.trim());
+}
+
+function emptyMessage() {
+  const what = fields === AUTOMASTER ? "Type the car owner's question or the dialogue" : "Paste a text to summarize";
+  return `${what} first${examples.length ? ", or pick a dev example" : ""}.`;
 }
 
 function requestBody() {
-  const body = { question: $("question").value, dialogue: $("dialogue").value };
+  const body = Object.fromEntries(fields.map((name) => [name, $(name).value]));
   for (const name of OPTIONS) {
     const input = $(`opt-${name}`);
     if (input.value === "") continue;
@@ -70,6 +92,11 @@ function requestBody() {
 
 async function submit(event) {
   event.preventDefault();
+  if (isEmpty()) {
+    setStatus(emptyMessage(), true);
+    $(fields[0]).focus();
+    return;
+  }
   const button = $("submit");
   button.disabled = true;
   setStatus("Summarizing…");
@@ -91,7 +118,7 @@ async function submit(event) {
 function render(result) {
   renderSummary(result.tokens, result.p_gen);
   const example = examples[$("example").value];
-  const sameInput = example && $("dialogue").value === (example.dialogue ?? example.text);
+  const sameInput = example && Object.entries(exampleValues(example)).every(([name, value]) => $(name).value === value);
   $("reference").hidden = !(sameInput && example.reference);
   if (sameInput) $("reference").textContent = `Reference: ${example.reference}`;
   $("timing").textContent = `${result.tokens.length} words in ${(result.seconds * 1000).toFixed(0)} ms` +
