@@ -47,10 +47,10 @@ from s2s.serve_requests import (
     LIMITS,
     SEARCH_OPTIONS,
     RequestError,
+    check_work,
     input_fields,
     parse_request,
     read_json,
-    request_work,
     source_tokens,
     summary_json,
 )
@@ -137,37 +137,18 @@ def create_app(
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    limits = {
+        "max_chars": max_chars,
+        "max_body_bytes": max_body_bytes,
+        "max_work": max_work,
+        "large_work": large_work,
+        **LIMITS,
+    }
+
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
         """The model, its input fields, vocabularies, device, defaults, limits and requests served."""
-        model = summarizer.cfg.model
-        lanes = request.app.state.lanes.values()
-        return {
-            "status": "ok",
-            "model": {
-                "decoder": model.decoder.type,
-                "encoder": model.encoder.type,
-                "attention": model.attention.type,
-                "coverage": model.decoder.coverage,
-                "copies": summarizer.model.copies,
-            },
-            "input": list(fields),
-            "vocab": {"source": len(summarizer.src_vocab), "target": len(summarizer.tgt_vocab)},
-            "tokenizer": summarizer.cfg.tokenizer.type,
-            "device": str(summarizer.device),
-            "options": {name: getattr(summarizer.cfg.predict, name) for name in SEARCH_OPTIONS},
-            "limits": {
-                "max_chars": max_chars,
-                "max_body_bytes": max_body_bytes,
-                "max_work": max_work,
-                "large_work": large_work,
-                **LIMITS,
-            },
-            "served": {
-                "requests": sum(lane.requests for lane in lanes),
-                "model_calls": sum(lane.model_calls for lane in lanes),
-            },
-        }
+        return health_json(summarizer, fields, limits, request.app.state.lanes.values())
 
     @app.get("/examples")
     async def list_examples() -> dict[str, Any]:
@@ -184,19 +165,36 @@ def create_app(
         except S2SError as err:
             raise RequestError(str(err)) from None
         source = await asyncio.to_thread(source_tokens, summarizer, item)
-        work, beam, length = request_work(len(source), options)
-        if work > max_work:
-            raise RequestError(
-                f"too much work for one request: {len(source)} source tokens x beam {beam} x {length} output "
-                f"tokens = {work:,}, at most {max_work:,} on this server; lower beam_size or max_length, "
-                "or send a shorter text",
-                status=413,
-            )
+        work = check_work(len(source), options, max_work)
         lane = request.app.state.lanes["large" if work > large_work else "small"]
         summary, batch_size = await lane.submit(source, options, work)
         return summary_json(summary, batch_size, time.perf_counter() - start)
 
     return app
+
+
+def health_json(
+    summarizer: Summarizer, fields: Sequence[str], limits: dict[str, int], lanes: Iterable[Batcher]
+) -> dict:
+    """What ``GET /health`` answers: the model (its family and, for the RNN family, its parts), the
+    input fields, vocabularies, tokenizer, device, default search options, limits, requests served."""
+    model = summarizer.cfg.model
+    parts = {name: getattr(model, name).type for name in ("encoder", "attention", "decoder") if hasattr(model, name)}
+    lanes = list(lanes)
+    return {
+        "status": "ok",
+        "model": {"type": model.type, **parts, "coverage": summarizer.coverage, "copies": summarizer.model.copies},
+        "input": list(fields),
+        "vocab": {"source": len(summarizer.src_vocab), "target": len(summarizer.tgt_vocab)},
+        "tokenizer": summarizer.cfg.tokenizer.type,
+        "device": str(summarizer.device),
+        "options": {name: getattr(summarizer.cfg.predict, name) for name in SEARCH_OPTIONS},
+        "limits": limits,
+        "served": {
+            "requests": sum(lane.requests for lane in lanes),
+            "model_calls": sum(lane.model_calls for lane in lanes),
+        },
+    }
 
 
 def load_examples(

@@ -167,6 +167,19 @@ def request_work(n_source: int, options: PredictConfig) -> tuple[int, int, int]:
     return max(n_source, 1) * beam * length, beam, length
 
 
+def check_work(n_source: int, options: PredictConfig, max_work: int) -> int:
+    """The work of a request (``request_work``); over ``max_work`` a 413 that says what to lower."""
+    work, beam, length = request_work(n_source, options)
+    if work > max_work:
+        raise RequestError(
+            f"too much work for one request: {n_source} source tokens x beam {beam} x {length} output "
+            f"tokens = {work:,}, at most {max_work:,} on this server; lower beam_size or max_length, "
+            "or send a shorter text",
+            status=413,
+        )
+    return work
+
+
 def summary_json(summary: Summary, batch_size: int, seconds: float) -> dict[str, Any]:
     """What ``/summarize`` answers (weights rounded to 4 places)."""
     return {

@@ -100,6 +100,35 @@ def test_health_describes_the_model(client: TestClient) -> None:
     }
 
 
+def test_a_transformer_model_is_served(tmp_path: Path) -> None:
+    """/health and /summarize for another model family (the RNN family's parts are not assumed)."""
+    import torch
+
+    from s2s.config import Config, override
+    from s2s.model import build_model
+    from s2s.vocabulary import Vocabulary
+
+    cfg = override(
+        Config(),
+        "model.type=transformer",
+        "model.d_model=16",
+        "model.heads=2",
+        "model.ff_size=16",
+        "model.encoder_layers=1",
+        "model.decoder_layers=1",
+        "model.copy=true",
+        "predict.max_length=5",
+    )
+    vocab = Vocabulary(["刹车", "异响", "检查"])
+    summarizer = Summarizer(build_model(cfg.model, vocab.tokens, vocab.tokens), cfg, vocab, vocab, torch.device("cpu"))
+    with local(create_app(summarizer)) as client:
+        health = client.get("/health").json()
+        assert health["model"] == {"type": "transformer", "coverage": False, "copies": True}
+        answer = client.post("/summarize", json={"question": "刹车异响", "dialogue": "技师说：检查"})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["attention"]) == len(answer.json()["tokens"])
+
+
 def test_summarize_question_and_dialogue(client: TestClient, summarizer: Summarizer) -> None:
     response = client.post("/summarize", json={"question": QUESTION, "dialogue": DIALOGUE})
     assert response.status_code == 200, response.text

@@ -37,7 +37,8 @@ async function init() {
   try {
     const health = await getJSON("/health");
     const m = health.model;
-    $("model").textContent = `Model: ${m.encoder} encoder, ${m.attention} attention, ${m.decoder} decoder` +
+    const parts = m.encoder ? `${m.encoder} encoder, ${m.attention} attention, ${m.decoder} decoder` : `${m.type}`;
+    $("model").textContent = `Model: ${parts}${m.copies && !m.decoder ? " with copying" : ""}` +
       `${m.coverage ? " with coverage" : ""}; vocabularies ${health.vocab.source} / ${health.vocab.target}` +
       ` words; ${health.tokenizer} tokenizer; on ${health.device}.`;
     joiner = health.tokenizer === "whitespace" ? " " : "";
