@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s2s.errors import ConfigError
+from s2s.kernels import additive_scores
 from s2s.options import NonNegativeInt, PartOptions
 from s2s.registry import ATTENTIONS
 
@@ -98,14 +99,12 @@ class AdditiveAttention(Attention):
         return 2 * self.key_layer(keys)  # (batch, src_len, hidden)
 
     def score(self, query: Tensor, proj_keys: Tensor, coverage: Tensor | None) -> Tensor:
-        # 2x: (batch, n_queries, 1, hidden) + (batch, 1, src_len, hidden)
-        features = (2 * self.query_layer(query)).unsqueeze(2) + proj_keys.unsqueeze(1)
-        if coverage is not None and self.coverage_layer is not None:
-            # + 2 w_c coverage_i: (batch, 1, src_len, 1) x (hidden,)
-            features = torch.addcmul(
-                features, coverage[:, None, :, None], self.coverage_layer.weight.view(-1), value=2.0
-            )
-        return 2 * self.energy(torch.sigmoid_(features)).squeeze(-1)  # (batch, n_queries, src_len)
+        """2 v^T sigmoid(2 W_q q + 2 W_k k [+ 2 w_c coverage]), for every query and source position:
+        (batch, n_queries, src_len). ``kernels.additive_scores`` makes the (batch, n_queries,
+        src_len, hidden) features a block of rows at a time when decoding."""
+        coverage_weight = 2 * self.coverage_layer.weight.view(-1) if self.coverage_layer is not None else None
+        query2 = 2 * self.query_layer(query)  # (batch, n_queries, hidden)
+        return 2 * additive_scores(query2, proj_keys, self.energy.weight, coverage, coverage_weight)
 
 
 class MultiplicativeAttention(Attention):

@@ -1,6 +1,6 @@
-"""CPU speed kernels for the RNNs, kept apart from the model files, which call them by name.
+"""CPU speed kernels, kept apart from the model files, which call them by name.
 
-Two kernels, each pinned by a test to the plain PyTorch path it replaces:
+Three kernels, each pinned by a test to the plain PyTorch path it replaces:
 
 ``rnn_by_segments(rnn, inputs, lengths)``, for the encoder. On CPUs PyTorch's fused (MKL-DNN)
 RNN kernel only takes batches whose sequences all have one length: a packed batch of mixed
@@ -24,6 +24,11 @@ one:
 
 Weights are the module's own, so a sequence run through ``rnn(...)`` in one call and step by
 step here gives the same numbers.
+
+``additive_scores``, for additive (Bahdanau) attention at decoding time: v^T sigmoid(q + k) for
+every query and source position needs a (rows, queries, src_len, hidden) tensor, and its cost is
+memory traffic, not arithmetic (for a beam of 128 sentences x 4 over 200 source words, 105 MB a
+step, which no cache holds). Made a block of rows at a time, each block stays in the cache.
 """
 
 from __future__ import annotations
@@ -110,6 +115,48 @@ def _reversal_index(lengths: list[int], src_len: int, device: torch.device) -> T
     lengths_t = torch.tensor(lengths).unsqueeze(1)
     index = torch.where(positions < lengths_t, lengths_t - 1 - positions, positions)
     return index.unsqueeze(-1).to(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Additive attention scores, a block of rows at a time
+# ---------------------------------------------------------------------------------------------
+
+BLOCK_ELEMENTS = 1 << 21  # features made at a time: 8 MB of fp32, well inside a server's L3 cache
+
+
+def additive_scores(
+    query: Tensor,
+    proj_keys: Tensor,
+    energy: Tensor,
+    coverage: Tensor | None = None,
+    coverage_weight: Tensor | None = None,
+    block_elements: int = BLOCK_ELEMENTS,
+) -> Tensor:
+    """energy sigmoid(query + proj_keys [+ coverage_weight * coverage]) for query (rows, queries,
+    hidden), proj_keys (rows, src_len, hidden), energy (1, hidden), coverage (rows, src_len) and
+    coverage_weight (hidden,) -> (rows, queries, src_len).
+
+    Blocks of rows only on CPUs and without autograd (decoding): training keeps the features for
+    the backward pass anyway, and a GPU's bandwidth makes one block the faster."""
+    rows, per_row = query.size(0), query.size(1) * proj_keys.size(1) * proj_keys.size(2)
+    block = max(1, block_elements // per_row)
+    if block >= rows or query.is_cuda or torch.is_grad_enabled():
+        return _additive_block(query, proj_keys, energy, coverage, coverage_weight)
+    scores = query.new_empty(rows, query.size(1), proj_keys.size(1))
+    for start in range(0, rows, block):
+        part = slice(start, start + block)
+        covered = coverage[part] if coverage is not None else None
+        scores[part] = _additive_block(query[part], proj_keys[part], energy, covered, coverage_weight)
+    return scores
+
+
+def _additive_block(
+    query: Tensor, proj_keys: Tensor, energy: Tensor, coverage: Tensor | None, coverage_weight: Tensor | None
+) -> Tensor:
+    features = query.unsqueeze(2) + proj_keys.unsqueeze(1)  # (rows, queries, src_len, hidden)
+    if coverage is not None and coverage_weight is not None:
+        features = torch.addcmul(features, coverage[:, None, :, None], coverage_weight)
+    return F.linear(torch.sigmoid_(features), energy).squeeze(-1)  # (rows, queries, src_len)
 
 
 # ---------------------------------------------------------------------------------------------

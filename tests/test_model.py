@@ -350,3 +350,23 @@ def test_additive_attention_equals_the_tanh_formula() -> None:
     )
     scores = attention.energy(torch.tanh(features)).squeeze(-1).masked_fill(~mask.unsqueeze(1), float("-inf"))
     torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("with_coverage", [False, True])
+def test_additive_scores_in_blocks_equal_one_block(with_coverage: bool) -> None:
+    """Decoding makes the attention features a few rows at a time (kernels.additive_scores): the
+    same scores as the plain computation, whatever the block size."""
+    from s2s.kernels import additive_scores
+
+    torch.manual_seed(0)
+    query, keys, energy = torch.randn(7, 1, 5), torch.randn(7, 9, 5), torch.randn(1, 5)
+    coverage, weight = (torch.rand(7, 9), torch.randn(5)) if with_coverage else (None, None)
+    whole = additive_scores(query, keys, energy, coverage, weight)  # autograd on: one block
+    features = query.unsqueeze(2) + keys.unsqueeze(1)
+    if with_coverage:
+        features = features + coverage[:, None, :, None] * weight
+    torch.testing.assert_close(whole, (torch.sigmoid(features) @ energy.view(-1)))
+    with torch.no_grad():
+        for block_elements in (1, 45, 100, 10_000):  # 1 row, 1 row, 2 rows, all rows per block
+            blocks = additive_scores(query, keys, energy, coverage, weight, block_elements=block_elements)
+            torch.testing.assert_close(blocks, whole, rtol=1e-6, atol=1e-6)
