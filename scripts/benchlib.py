@@ -73,7 +73,7 @@ def flops_per_target_token(cfg, src_per_tgt: float, avg_src_len: float, tgt_voca
         size_in = emb if layer == 0 else key
         encoder += dirs * 2 * enc_gates * enc_h * (size_in + enc_h)
     # attention: keys projected once per source token; per target token, query and scores
-    att_hidden = m.attention.hidden_size or dec_h
+    att_hidden = getattr(m.attention, "hidden_size", 0) or dec_h  # only the additive attentions have one
     if m.attention.type in ("bahdanau", "luong_concat"):
         per_source = 2 * key * att_hidden
         per_target = 2 * dec_h * att_hidden + 2 * avg_src_len * att_hidden
