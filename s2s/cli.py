@@ -63,7 +63,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from s2s.config import load_config
-    from s2s.prepare import prepare, write_dev_split
+    from s2s.prepare import prepare, write_splits
     from s2s.rundir import RunDirectory
 
     cfg = load_config(args.config, args.overrides)
@@ -72,8 +72,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     run_dir.path.mkdir(parents=True, exist_ok=True)
     paths = run_dir.save_vocabularies(data.src_vocab, data.tgt_vocab)
     log.info("vocabularies written to %s", ", ".join(str(p) for p in paths))
-    if dev_split := write_dev_split(cfg, data, run_dir.path):
-        log.info("dev split written to %s", dev_split)
+    for name, path in write_splits(cfg, data, run_dir.path).items():
+        log.info("%s split written to %s", name, path)
     return 0
 
 

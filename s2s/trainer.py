@@ -35,7 +35,7 @@ from s2s.distributed import World
 from s2s.errors import ConfigError, S2SError
 from s2s.model import build_model
 from s2s.optim import is_per_evaluation
-from s2s.prepare import prepare, write_dev_split
+from s2s.prepare import prepare, write_splits
 from s2s.registry import METRICS, OPTIMIZERS, SCHEDULERS
 from s2s.resume import capture_training_state, resolve_resume, restore_training_state
 from s2s.rundir import RunDirectory
@@ -125,8 +125,8 @@ class Trainer:
 
         if self.world.is_main:
             self.run_dir.save_vocabularies(self.src_vocab, self.tgt_vocab)
-            if dev_split := write_dev_split(cfg, data, self.out):
-                log.info("dev split written to %s", dev_split)
+            for name, path in write_splits(cfg, data, self.out).items():
+                log.info("%s split written to %s", name, path)
         if ckpt:
             self._restore(ckpt)
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])
