@@ -35,7 +35,7 @@ from s2s.options import (
     PositiveInt,
     part,
 )
-from s2s.registry import METRICS, MODELS, OPTIMIZERS, READERS, SCHEDULERS, SEARCHERS, TOKENIZERS
+from s2s.registry import METRICS, MODELS, OPTIMIZERS, READERS, SAMPLING, SCHEDULERS, SEARCHERS, TOKENIZERS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class TrainConfig:
     accumulate: PositiveInt = 1  # batches per optimizer update
     clip_grad_norm: NonNegativeFloat = 5.0  # 0: no clipping
     label_smoothing: Dropout = 0.0  # share of the target probability spread over the vocabulary
+    scheduled_sampling: PartOptions = part(SAMPLING, "none")  # feed the decoder its own predictions (--list sampling)
     optimizer: PartOptions = part(OPTIMIZERS, "adam")  # s2s config --list optimizer
     scheduler: PartOptions = part(SCHEDULERS, "constant")  # s2s config --list scheduler
     eval_every: NonNegativeInt = 500  # steps between evaluations on the dev set (0: only at the end)
