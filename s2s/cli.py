@@ -242,7 +242,10 @@ def _add_embeddings(commands: Any) -> None:
     )
     embeddings.add_argument("--output", required=True, metavar="FILE", help="the vectors, word2vec text format")
     embeddings.add_argument(
-        "--extra", nargs="+", metavar="FILE", help="more text, read like data.train (a test set's dialogues, say)"
+        "--extra",
+        nargs="+",
+        metavar="FILE",
+        help="more text: the sources of these files, read like data.train (a test set's dialogues, say)",
     )
     embeddings.add_argument(
         "--extra-format", metavar="READER", help="the reader of the --extra files (text: a line each)"

@@ -6,8 +6,9 @@
 What ``s2s embeddings CONFIG --output vectors.txt [--extra FILE ...]`` runs. The text: the rows of
 the config's training split (the dev and test splits are left out, as from the vocabularies),
 tokenized with the config's tokenizer, source and target each a sentence and whole
-(``data.max_source_len`` cuts what the model reads, not what the vectors learn from); then every
-text of the unlabelled ``extra`` files (a test set's dialogues, say), read like ``data.train``.
+(``data.max_source_len`` cuts what the model reads, not what the vectors learn from); then the
+sources of the ``extra`` files (a test set's dialogues, say; never their targets), read like
+``data.train``.
 The vectors go out in the word2vec text format (a ``count size`` line, then ``word v1 ... vD``),
 which ``model.embeddings.pretrained`` (``model.pretrained`` for the Transformer) reads; the
 report says how many words of each vocabulary have a vector. gensim is the ``vectors`` extra.
@@ -70,7 +71,7 @@ class VectorsReport:
     path: Path
     vectors: int  # words written
     size: int
-    sentences: int  # training rows x 2 (source, target) + the texts of the extra files
+    sentences: int  # training rows x 2 (source, target) + the sources of the extra files
     tokens: int
     seconds: float  # word2vec training time
     coverage: list[Coverage]
@@ -141,12 +142,13 @@ def training_text(cfg: Config, data: PreparedData) -> list[list[str]]:
 
 
 def extra_text(cfg: Config, path: str | Path, fmt: str | None = None) -> list[list[str]]:
-    """Every text of an unlabelled file (sources, and targets where it has them), tokenized whole."""
+    """The sources of a file, tokenized whole; never its targets, where it has them: a test file's
+    references must not shape the vectors of a model that is scored on them."""
     uncut = _uncut(cfg)
     if fmt is not None:
         uncut = dataclasses.replace(uncut, data=retype(uncut.data, READERS, fmt))
     corpus = tokenize_file(path, uncut, need_target=False, progress=False)
-    return [s for s in corpus.sources + (corpus.targets or []) if s]
+    return [s for s in corpus.sources if s]
 
 
 def write_vectors(words: Sequence[str], vectors: Any, path: str | Path) -> None:

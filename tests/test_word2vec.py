@@ -91,6 +91,10 @@ def test_extra_files_add_text_and_a_run_repeats(tmp_path: Path) -> None:
     assert "新词" in read_vectors(first.path)
     again = train_vectors(cfg, tmp_path / "two.txt", [extra], Word2VecOptions(epochs=2), extra_format="text")
     assert again.path.read_bytes() == first.path.read_bytes()  # seeded by train.seed, one worker
+    labelled = tmp_path / "labelled.tsv"  # a test file with its references: only the sources are read
+    labelled.write_text("a1 来源词 a2\tb1 参考词\n", encoding="utf-8")
+    words = read_vectors(train_vectors(cfg, tmp_path / "three.txt", [labelled], Word2VecOptions(epochs=1)).path)
+    assert "来源词" in words and "参考词" not in words
     cbow = train_vectors(cfg, tmp_path / "cbow.txt", options=Word2VecOptions(algorithm="cbow", epochs=2, min_count=5))
     assert "新词" not in read_vectors(cbow.path) and cbow.coverage[0].covered < cbow.coverage[0].words  # row words
 
