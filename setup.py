@@ -27,6 +27,7 @@ setup(
         "dev": ["pytest>=7", "rouge-score==0.1.2", "httpx>=0.27", "selenium>=4.11", "ruff==0.17.6"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "plot": ["pillow>=10.1"],  # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1)
+        "vectors": ["gensim>=4.3"],  # `s2s embeddings`: word2vec
     },
     entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
 )

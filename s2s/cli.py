@@ -1,4 +1,4 @@
-"""The command line: ``s2s prepare | train | predict | evaluate | serve``.
+"""The command line: ``s2s config | prepare | embeddings | train | predict | evaluate | serve``.
 
 Thin by design: each command parses its arguments and calls the library function that does the
 work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
@@ -63,7 +63,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from s2s.config import load_config
-    from s2s.prepare import prepare, write_dev_split
+    from s2s.prepare import prepare, write_splits
     from s2s.rundir import RunDirectory
 
     cfg = load_config(args.config, args.overrides)
@@ -72,8 +72,20 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     run_dir.path.mkdir(parents=True, exist_ok=True)
     paths = run_dir.save_vocabularies(data.src_vocab, data.tgt_vocab)
     log.info("vocabularies written to %s", ", ".join(str(p) for p in paths))
-    if dev_split := write_dev_split(cfg, data, run_dir.path):
-        log.info("dev split written to %s", dev_split)
+    for name, path in write_splits(cfg, data, run_dir.path).items():
+        log.info("%s split written to %s", name, path)
+    return 0
+
+
+def cmd_embeddings(args: argparse.Namespace) -> int:
+    from s2s.config import load_config
+    from s2s.word2vec import Word2VecOptions, format_report, train_vectors
+
+    names = ("algorithm", "size", "window", "min_count", "epochs", "workers", "seed")
+    options = Word2VecOptions(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})
+    cfg = load_config(args.config, args.overrides)
+    report = train_vectors(cfg, args.output, args.extra or (), options, extra_format=args.extra_format)
+    print(format_report(report))
     return 0
 
 
@@ -172,12 +184,14 @@ def _parser() -> argparse.ArgumentParser:
         help="import MODULE first (it may register its own parts); repeatable",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in (_add_config, _add_prepare, _add_train, _add_predict, _add_evaluate, _add_serve):
+    for add in (_add_config, _add_prepare, _add_embeddings, _add_train, _add_predict, _add_evaluate, _add_serve):
         add(commands)
     return parser
 
 
-def _config_command(commands: Any, name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> None:
+def _config_command(
+    commands: Any, name: str, func: Callable[[argparse.Namespace], int], help_text: str
+) -> argparse.ArgumentParser:
     """A command that reads CONFIG and its overrides."""
     sub = commands.add_parser(name, help=help_text, description=help_text)
     sub.add_argument("config", metavar="CONFIG", help="YAML config file")
@@ -188,6 +202,7 @@ def _config_command(commands: Any, name: str, func: Callable[[argparse.Namespace
         help="override config values, e.g. train.max_steps=1000 model.encoder.type=gru",
     )
     sub.set_defaults(command=func)
+    return sub
 
 
 def _add_config(commands: Any) -> None:
@@ -215,6 +230,33 @@ def _add_prepare(commands: Any) -> None:
         cmd_prepare,
         "Read, clean and tokenize the data of CONFIG (cached), build the vocabularies.",
     )
+
+
+def _add_embeddings(commands: Any) -> None:
+    embeddings = _config_command(
+        commands,
+        "embeddings",
+        cmd_embeddings,
+        "Train word2vec vectors (needs s2s[vectors]) on the training split of CONFIG and unlabelled "
+        "--extra files, for model.embeddings.pretrained.",
+    )
+    embeddings.add_argument("--output", required=True, metavar="FILE", help="the vectors, word2vec text format")
+    embeddings.add_argument(
+        "--extra",
+        nargs="+",
+        metavar="FILE",
+        help="more text: the sources of these files, read like data.train (a test set's dialogues, say)",
+    )
+    embeddings.add_argument(
+        "--extra-format", metavar="READER", help="the reader of the --extra files (text: a line each)"
+    )
+    embeddings.add_argument("--algorithm", choices=["skipgram", "cbow"], help="default: skipgram")
+    embeddings.add_argument("--size", type=int, metavar="N", help="vector size (default: the model's embedding size)")
+    embeddings.add_argument("--window", type=int, metavar="N", help="context words each side (default: 5)")
+    embeddings.add_argument("--min-count", type=int, metavar="N", help="rarer words get no vector (default: 1)")
+    embeddings.add_argument("--epochs", type=int, metavar="N", help="passes over the text (default: 10)")
+    embeddings.add_argument("--workers", type=int, metavar="N", help="threads (default: 1, the only reproducible)")
+    embeddings.add_argument("--seed", type=int, help="default: train.seed")
 
 
 def _add_train(commands: Any) -> None:

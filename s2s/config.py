@@ -35,7 +35,7 @@ from s2s.options import (
     PositiveInt,
     part,
 )
-from s2s.registry import METRICS, MODELS, OPTIMIZERS, READERS, SCHEDULERS, SEARCHERS, TOKENIZERS
+from s2s.registry import METRICS, MODELS, OPTIMIZERS, READERS, SAMPLING, SCHEDULERS, SEARCHERS, TOKENIZERS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class DataConfig:
     dev: str | None = None  # path of the dev set (none: data.dev_split carves one out of train)
     test: str | None = None  # path of a test set: tokenized by `s2s prepare` (for the vocabularies' coverage)
     dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
+    test_split: NonNegativeFloat = 0.0  # train rows held out of training, selection and tuning: a fraction or a count
     max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)
     max_target_len: NonNegativeInt = 100  # tokens kept of each target (0: all)
     on_bad_row: Literal["error", "skip"] = "skip"  # a malformed row stops the run, or is skipped with a warning
@@ -60,8 +61,10 @@ class DataConfig:
     num_workers: NonNegativeInt = 0  # tokenizer processes; 0: one per CPU core
 
     def validate(self, root: Any) -> None:
-        if self.dev_split >= 1 and self.dev_split != int(self.dev_split):
-            raise OptionError("dev_split", f"a count must be a whole number, got {self.dev_split}")
+        for key in ("dev_split", "test_split"):
+            size = getattr(self, key)
+            if size >= 1 and size != int(size):
+                raise OptionError(key, f"a count must be a whole number, got {size}")
 
 
 @dataclass
@@ -87,6 +90,7 @@ class TrainConfig:
     accumulate: PositiveInt = 1  # batches per optimizer update
     clip_grad_norm: NonNegativeFloat = 5.0  # 0: no clipping
     label_smoothing: Dropout = 0.0  # share of the target probability spread over the vocabulary
+    scheduled_sampling: PartOptions = part(SAMPLING, "none")  # feed the decoder its own predictions (--list sampling)
     optimizer: PartOptions = part(OPTIMIZERS, "adam")  # s2s config --list optimizer
     scheduler: PartOptions = part(SCHEDULERS, "constant")  # s2s config --list scheduler
     eval_every: NonNegativeInt = 500  # steps between evaluations on the dev set (0: only at the end)

@@ -12,7 +12,8 @@ Two ways to run it over a target sequence, giving the same numbers where both ap
 - the fast path: without input feeding, s_t does not depend on attention, so the RNN runs over
   the whole target in one fused call and all steps attend in one batched matmul (for the
   multiplicative attentions, whose scores are a matmul);
-- the step-by-step path otherwise (input feeding, additive attention, coverage).
+- the step-by-step path otherwise (input feeding, additive attention, coverage), and always with
+  scheduled sampling (``sampling`` > 0), where an input may be the prediction of the step before.
 
 The output layer always runs once, after the RNN, on the real (non-padding) positions only.
 """
@@ -29,7 +30,7 @@ from torch import Tensor, nn
 from s2s.embeddings import Embeddings
 from s2s.errors import ConfigError
 from s2s.kernels import RNNState, RNNSteps
-from s2s.model import copy_log_probs, token_nll
+from s2s.model import as_input, copy_log_probs, sampled_positions, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, PartOptions, PositiveInt
 from s2s.registry import ATTENTIONS, DECODERS
 
@@ -147,12 +148,20 @@ class AttentionDecoder(nn.Module):
         return DecoderState(rnn_state, feed, coverage_vector)
 
     def forward(
-        self, tgt_in: Tensor, memory: Memory, state: DecoderState, fast_path: bool | None = None
+        self,
+        tgt_in: Tensor,
+        memory: Memory,
+        state: DecoderState,
+        fast_path: bool | None = None,
+        sampling: float = 0.0,
     ) -> DecoderOutput:
-        """Teacher forcing: tgt_in (batch, tgt_len) target ids, starting with <s>.
+        """Teacher forcing: tgt_in (batch, tgt_len) target ids, starting with <s>; with ``sampling``
+        > 0, scheduled sampling (``_sampled``).
 
         ``fast_path`` forces a path (tests compare them); by default the fast one when possible.
         """
+        if sampling > 0:
+            return self._sampled(tgt_in, memory, state, sampling)
         inputs = self.embeddings(tgt_in)  # (batch, tgt_len, emb)
         use_fast_path = self.fast_path if fast_path is None else fast_path
         if use_fast_path:
@@ -167,7 +176,24 @@ class AttentionDecoder(nn.Module):
         for x, gates in zip(inputs.unbind(1), known.unbind(1)):
             out, state = self._step(x, gates, rnn, memory, state)
             steps.append(out)
-        return DecoderOutput(**{f.name: _cat_steps([getattr(s, f.name) for s in steps]) for f in fields(DecoderOutput)})
+        return _cat_steps(steps)
+
+    def _sampled(self, tgt_in: Tensor, memory: Memory, state: DecoderState, p: float) -> DecoderOutput:
+        """Scheduled sampling, step by step: each input after <s> is, with probability p, the token
+        this decoder predicted at the step before (its argmax, as greedy search feeds it; no
+        gradient flows through the choice) instead of the gold one."""
+        own = sampled_positions(tgt_in, p)  # (batch, tgt_len)
+        rnn = RNNSteps(self.rnn, self.embeddings.size)
+        tokens, steps = tgt_in[:, 0], []
+        for t in range(tgt_in.size(1)):
+            x = self.embeddings(tokens)  # (batch, emb)
+            out, state = self._step(x, rnn.project_known(x), rnn, memory, state)
+            steps.append(out)
+            if t + 1 < tgt_in.size(1):
+                with torch.no_grad():
+                    predicted = self.log_probs(out, memory)[:, 0].argmax(-1)  # (batch,) extended ids
+                tokens = torch.where(own[:, t + 1], as_input(predicted, self.vocab_size), tgt_in[:, t + 1])
+        return _cat_steps(steps)
 
     def step(self, inputs: Tensor, memory: Memory, state: DecoderState) -> tuple[DecoderOutput, DecoderState]:
         """One step: inputs (batch, emb), the embedded previous tokens."""
@@ -282,6 +308,7 @@ class PointerGeneratorDecoder(AttentionDecoder):
         return token_nll(log_probs, target[mask], label_smoothing)
 
 
-def _cat_steps(values: list[Tensor | None]) -> Tensor | None:
-    """Concatenate per-step outputs (batch, 1, ...) along time; None stays None."""
-    return None if values[0] is None else torch.cat(values, dim=1)
+def _cat_steps(steps: list[DecoderOutput]) -> DecoderOutput:
+    """Per-step outputs (batch, 1, ...) concatenated along time; None stays None."""
+    cat = lambda values: None if values[0] is None else torch.cat(values, dim=1)  # noqa: E731
+    return DecoderOutput(**{f.name: cat([getattr(s, f.name) for s in steps]) for f in fields(DecoderOutput)})

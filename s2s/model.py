@@ -13,8 +13,8 @@ Memory and state are the family's own types; search only asks them for ``index_s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,10 @@ from torch import Tensor, nn
 from s2s.batching import Batch
 from s2s.options import PartOptions
 from s2s.registry import MODELS
+from s2s.vocabulary import UNK_ID
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; only read by type checkers (python_requires >= 3.10)
 
 EPS = 1e-10  # inside every log of a probability: log(0) would be -inf, and its gradient NaN
 
@@ -42,6 +46,23 @@ class Step(NamedTuple):
     state: Any  # the family's decoder state, with index_select
 
 
+class BatchRows:
+    """``index_select`` for dataclasses of tensors, lists of tensors (batch first), None and ints:
+    a base for a family's memory and state types."""
+
+    def index_select(self, index: Tensor) -> Self:
+        """Rows ``index`` of the batch (beam search: expand, reorder, drop finished)."""
+
+        def rows(value: Tensor | list[Tensor] | int | None) -> Tensor | list[Tensor] | int | None:
+            if isinstance(value, Tensor):
+                return value.index_select(0, index)
+            if isinstance(value, list):
+                return [t.index_select(0, index) for t in value]
+            return value
+
+        return type(self)(**{f.name: rows(getattr(self, f.name)) for f in fields(self)})
+
+
 class Seq2SeqModel(nn.Module):
     """The interface of a family that writes its output token by token."""
 
@@ -50,8 +71,12 @@ class Seq2SeqModel(nn.Module):
     coverage_weight: float = 0.0  # weight of the coverage loss
     tgt_vocab_size: int
 
-    def forward(self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0) -> ForwardOutput:
-        """Teacher forcing over ``batch.tgt_in``; losses against ``batch.tgt_out(_ext)``."""
+    def forward(
+        self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0, sampling: float = 0.0
+    ) -> ForwardOutput:
+        """Teacher forcing over ``batch.tgt_in``; losses against ``batch.tgt_out(_ext)``. With
+        ``sampling`` > 0 (scheduled sampling), each input after <s> is, with that probability, the
+        model's own prediction of it instead (``sampled_positions``, ``as_input``)."""
         raise NotImplementedError
 
     def encode(self, batch: Batch, *, coverage: bool = False) -> tuple[Any, Any]:
@@ -73,6 +98,30 @@ def copy_log_probs(logits: Tensor, attention: Tensor, p_gen: Tensor, src_ext: Te
     log P(w) = log(p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i + EPS) over extended ids."""
     extended = F.pad(p_gen * F.softmax(logits, dim=-1), (0, n_oov))  # (n, vocab + n_oov)
     return torch.log(extended.scatter_add(1, src_ext, (1 - p_gen) * attention) + EPS)
+
+
+def sampled_positions(tgt_in: Tensor, p: float) -> Tensor:
+    """Scheduled sampling (Bengio et al. 2015): tgt_in (batch, tgt_len) -> (batch, tgt_len) bool, True
+    where the decoder reads its own prediction instead of the gold token: each position after <s>
+    with probability ``p``, drawn from torch's seeded generator (which resume restores)."""
+    own = torch.rand(tgt_in.shape, device=tgt_in.device) < p
+    own[:, 0] = False  # <s>
+    return own
+
+
+def as_input(tokens: Tensor, vocab_size: int) -> Tensor:
+    """Predicted extended ids as decoder inputs: a copied source word goes in as <unk>."""
+    return tokens.masked_fill(tokens >= vocab_size, UNK_ID)
+
+
+def mix_predictions(tgt_in: Tensor, mask: Tensor, predicted: Tensor, p: float, vocab_size: int) -> Tensor:
+    """Scheduled sampling for a parallel decoder's second pass: tgt_in (batch, tgt_len) the gold inputs,
+    predicted (n_tokens,) the first pass's prediction at mask's positions (of the token after each
+    input) -> the inputs with each one after <s>, with probability p, replaced by the prediction of it."""
+    full = torch.zeros_like(tgt_in)  # (batch, tgt_len): full[:, t] predicted to follow tgt_in[:, t]
+    full[mask] = predicted
+    own = as_input(F.pad(full[:, :-1], (1, 0)), vocab_size)  # (batch, tgt_len): the prediction of each input
+    return torch.where(sampled_positions(tgt_in, p), own, tgt_in)
 
 
 def token_nll(log_probs: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:

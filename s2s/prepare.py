@@ -1,4 +1,4 @@
-"""Prepare: the train/dev/test corpora and the vocabularies a config describes.
+"""Prepare: the train/dev/test corpora, the held-out test split and the vocabularies a config describes.
 
     data = prepare(load_config("configs/quickstart.yaml"))
     data.train.sources[0], len(data.src_vocab)
@@ -18,7 +18,7 @@ from pathlib import Path
 from s2s.config import Config
 from s2s.corpus import TokenizedCorpus, tokenize_file
 from s2s.errors import ConfigError, DataError
-from s2s.readers import open_reader, read_examples
+from s2s.readers import Example, open_reader, read_examples
 from s2s.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ class PreparedData:
     test: TokenizedCorpus | None
     src_vocab: Vocabulary
     tgt_vocab: Vocabulary  # the same object as src_vocab when vocab.shared
+    test_split: TokenizedCorpus | None = None  # the rows data.test_split holds out of data.train
 
 
 def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
@@ -45,13 +46,18 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
             f"{train.stats.empty} with an empty source or target)"
         )
     summaries = [_describe(train)]
-    dev = None
+    carved_dev = 0 if data.dev else data.dev_split
+    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=cfg.train.seed)
+    if dev is not None:
+        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {cfg.train.seed})")
     if data.dev:
         dev = tokenize_file(data.dev, cfg, progress=progress)
         summaries.append(_describe(dev))
-    elif data.dev_split > 0:
-        train, dev = split_dev(train, data.dev_split, cfg.train.seed)
-        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {cfg.train.seed})")
+    if test_split is not None:
+        summaries.append(
+            f"test: {len(test_split)} rows carved from {train.name} (seed {cfg.train.seed}), held out: "
+            "nothing trains, selects or tunes on them"
+        )
     test = None
     if data.test:
         test = tokenize_file(data.test, cfg, need_target=False, progress=progress)
@@ -64,47 +70,74 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
     )
     for line in summaries:
         logger.info(line)
-    return PreparedData(train, dev, test, src_vocab, tgt_vocab)
+    return PreparedData(train, dev, test, src_vocab, tgt_vocab, test_split)
 
 
-def split_dev(corpus: TokenizedCorpus, size: float, seed: int) -> tuple[TokenizedCorpus, TokenizedCorpus]:
-    """(train, dev): ``size`` rows (a fraction < 1 of them, or a count) chosen with ``seed``.
+def split_rows(
+    corpus: TokenizedCorpus, *, dev: float, test: float, seed: int
+) -> tuple[TokenizedCorpus, TokenizedCorpus | None, TokenizedCorpus | None]:
+    """(train, dev, test): ``dev`` and ``test`` rows carved out of ``corpus``, each a fraction
+    (< 1) of its rows or a count (0: none), chosen with ``seed``; disjoint, each in the file's order.
 
-    Both keep the file's order. The same corpus, size and seed give the same split.
+    Dev rows are the head of one seeded shuffle and test rows its tail, so the dev rows do not
+    depend on ``test`` (adding a test split keeps the dev split) nor the test rows on ``dev``.
     """
     n = len(corpus)
-    count = round(size * n) if size < 1 else int(size)
-    if not 1 <= count < n:
+    n_dev, n_test = _count(dev, n, "dev"), _count(test, n, "test")
+    if not n_dev and not n_test:
+        return corpus, None, None
+    if n_dev + n_test >= n:
         raise ConfigError(
-            f"data.dev_split: {size} gives {count} dev rows of {n}; it must leave at least one "
-            "row for each of dev and train"
+            f"data.dev_split + data.test_split: {n_dev} dev + {n_test} test rows of {n} leave no row to "
+            "train on; lower them"
         )
     order = list(range(n))
     random.Random(seed).shuffle(order)
-    chosen = set(order[:count])
-    dev = [i for i in range(n) if i in chosen]
-    train = [i for i in range(n) if i not in chosen]
-    return corpus.subset(train), corpus.subset(dev, name=f"{corpus.name} (dev split)")
+    dev_rows, test_rows = set(order[:n_dev]), set(order[n - n_test :])
+    train = corpus.subset([i for i in range(n) if i not in dev_rows and i not in test_rows])
+    carved = [
+        corpus.subset(sorted(rows), name=f"{corpus.name} ({name} split)") if rows else None
+        for name, rows in (("dev", dev_rows), ("test", test_rows))
+    ]
+    return train, carved[0], carved[1]
 
 
-def write_dev_split(cfg: Config, data: PreparedData, directory: str | Path) -> Path | None:
-    """Write the rows carved out by ``data.dev_split`` as a file ``s2s predict``/``evaluate`` read.
+def _count(size: float, n: int, name: str) -> int:
+    """The rows ``data.{name}_split`` asks for: a fraction (< 1) of ``n`` or a count."""
+    count = round(size * n) if size < 1 else int(size)
+    if size > 0 and not 1 <= count < n:
+        raise ConfigError(
+            f"data.{name}_split: {size} gives {count} {name} rows of {n}; it must leave at least one "
+            f"row for each of {name} and train"
+        )
+    return count
 
-    CSV and JSONL rows are written whole, in the input's layout (``dev_split.csv``/``.jsonl``);
-    other formats as ``dev_split.tsv`` with the source and target text. Returns the path, or
-    None where the dev set is a file of its own (or there is none): nothing to write.
+
+def write_splits(cfg: Config, data: PreparedData, directory: str | Path) -> dict[str, Path]:
+    """Write the rows carved out of ``data.train`` by ``data.dev_split`` and ``data.test_split`` as
+    files ``s2s predict``/``evaluate`` read; returns their paths by split ("dev", "test").
+
+    CSV and JSONL rows are written whole, in the input's layout (``dev_split.csv``/``.jsonl``,
+    ``test_split.csv``/``.jsonl``); other formats as ``.tsv`` with the source and target text. A
+    dev set that is a file of its own (or none) writes nothing.
     """
-    if data.dev is None or cfg.data.dev:
-        return None
-    wanted = set(data.dev.ids)
-    rows = [ex for ex in read_examples(cfg.data.train, cfg.data) if ex.id in wanted]
+    carved = {"dev": None if cfg.data.dev else data.dev, "test": data.test_split}
+    wanted = {ident: name for name, corpus in carved.items() if corpus is not None for ident in corpus.ids}
+    if not wanted:
+        return {}
+    rows: dict[str, list[Example]] = {name: [] for name, corpus in carved.items() if corpus is not None}
+    for example in read_examples(cfg.data.train, cfg.data):
+        if example.id in wanted:
+            rows[wanted[example.id]].append(example)
     reader = open_reader(cfg.data, cfg.data.train)
-    path = Path(directory) / f"dev_split{reader.suffix}"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        reader.write_rows(rows, f)
-    tmp.replace(path)
-    return path
+    paths = {}
+    for name, examples in rows.items():
+        path = paths[name] = Path(directory) / f"{name}_split{reader.suffix}"
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            reader.write_rows(examples, f)
+        tmp.replace(path)
+    return paths
 
 
 def build_vocabularies(train: TokenizedCorpus, cfg: Config) -> tuple[Vocabulary, Vocabulary]:

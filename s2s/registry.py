@@ -127,8 +127,21 @@ OPTIMIZERS = Registry("optimizer", builtins=("s2s.optim",))
 SCHEDULERS = Registry("scheduler", builtins=("s2s.optim",))
 SEARCHERS = Registry("searcher", key="search", builtins=("s2s.search",))
 METRICS = Registry("metric", builtins=("s2s.metrics",))
+SAMPLING = Registry("sampling", builtins=("s2s.scheduled_sampling",))  # scheduled sampling's schedules
 
 KINDS: dict[str, Registry[Any]] = {
     r.kind: r
-    for r in (READERS, TOKENIZERS, MODELS, ENCODERS, ATTENTIONS, DECODERS, OPTIMIZERS, SCHEDULERS, SEARCHERS, METRICS)
+    for r in (
+        READERS,
+        TOKENIZERS,
+        MODELS,
+        ENCODERS,
+        ATTENTIONS,
+        DECODERS,
+        OPTIMIZERS,
+        SCHEDULERS,
+        SAMPLING,
+        SEARCHERS,
+        METRICS,
+    )
 }

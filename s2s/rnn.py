@@ -20,10 +20,10 @@ from s2s.batching import Batch
 from s2s.bridge import Bridge
 from s2s.decoders import DecoderState, Memory, RNNDecoderOptions
 from s2s.embeddings import Embeddings, EmbeddingsConfig, load_pretrained
-from s2s.model import ForwardOutput, Seq2SeqModel, Step
+from s2s.model import ForwardOutput, Seq2SeqModel, Step, as_input
 from s2s.options import OptionError, PartOptions, part
 from s2s.registry import ATTENTIONS, DECODERS, ENCODERS, MODELS
-from s2s.vocabulary import PAD_ID, UNK_ID
+from s2s.vocabulary import PAD_ID
 
 
 @dataclass
@@ -77,9 +77,11 @@ class Seq2Seq(Seq2SeqModel):
         memory = Memory(keys, self.decoder.attention.precompute(keys), batch.src_mask, batch.src_ext, batch.max_oovs)
         return memory, self.decoder.initial_state(self.bridge(final), memory, coverage)
 
-    def forward(self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0) -> ForwardOutput:
+    def forward(
+        self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0, sampling: float = 0.0
+    ) -> ForwardOutput:
         memory, state = self.encode(batch, coverage=coverage)
-        out = self.decoder(batch.tgt_in, memory, state)
+        out = self.decoder(batch.tgt_in, memory, state, sampling=sampling)
         mask = batch.tgt_mask  # (batch, tgt_len)
         target = batch.tgt_out_ext if self.copies else batch.tgt_out
         token_loss = out.hidden.new_zeros(mask.shape)
@@ -90,8 +92,7 @@ class Seq2Seq(Seq2SeqModel):
 
     def decode_step(self, prev_tokens: Tensor, memory: Memory, state: DecoderState) -> Step:
         """prev_tokens (batch,) extended ids; a copied word fed back in becomes <unk>."""
-        prev_tokens = prev_tokens.masked_fill(prev_tokens >= self.tgt_vocab_size, UNK_ID)
-        out, state = self.decoder.step(self.tgt_embeddings(prev_tokens), memory, state)
+        out, state = self.decoder.step(self.tgt_embeddings(as_input(prev_tokens, self.tgt_vocab_size)), memory, state)
         log_probs = self.decoder.log_probs(out, memory).squeeze(1)  # (batch, vocab + n_oov)
         p_gen = out.p_gen.view(-1) if out.p_gen is not None else None
         return Step(log_probs, out.attention.squeeze(1), p_gen, state)

@@ -35,8 +35,8 @@ from s2s.distributed import World
 from s2s.errors import ConfigError, S2SError
 from s2s.model import build_model
 from s2s.optim import is_per_evaluation
-from s2s.prepare import prepare, write_dev_split
-from s2s.registry import METRICS, OPTIMIZERS, SCHEDULERS
+from s2s.prepare import prepare, write_splits
+from s2s.registry import METRICS, OPTIMIZERS, SAMPLING, SCHEDULERS
 from s2s.resume import capture_training_state, resolve_resume, restore_training_state
 from s2s.rundir import RunDirectory
 from s2s.runtime import tune_cpu
@@ -119,14 +119,15 @@ class Trainer:
             mode="min" if self.metric.lower_is_better else "max",
         )
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.sampling = SAMPLING.build(self.tcfg.scheduled_sampling)  # update -> P(the decoder reads its own token)
         self.progress = Progress(coverage_on=self.net.coverage_at(0))
         self.bad_steps = 0
         self._signal: int | None = None
 
         if self.world.is_main:
             self.run_dir.save_vocabularies(self.src_vocab, self.tgt_vocab)
-            if dev_split := write_dev_split(cfg, data, self.out):
-                log.info("dev split written to %s", dev_split)
+            for name, path in write_splits(cfg, data, self.out).items():
+                log.info("%s split written to %s", name, path)
         if ckpt:
             self._restore(ckpt)
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])
@@ -210,12 +211,15 @@ class Trainer:
         target tokens, gradient norm)."""
         self.model.train()
         coverage = self.progress.coverage_on = self.net.coverage_at(self.progress.step)
+        sampling, smoothing = self.sampling(self.progress.step), self.tcfg.label_smoothing
         n_tokens = sum(int(b.tgt_mask.sum()) for b in batches)  # CPU tensors: no device sync
         nll_sum = torch.zeros((), device=self.device)
         coverage_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(batches):
             with self.world.no_sync(self.model, skip=i < len(batches) - 1), self._autocast():
-                out = self.model(self._to_device(batch), coverage=coverage, label_smoothing=self.tcfg.label_smoothing)
+                out = self.model(
+                    self._to_device(batch), coverage=coverage, label_smoothing=smoothing, sampling=sampling
+                )
                 nll = out.token_loss.sum()
                 loss = nll / n_tokens
                 if out.coverage_loss is not None:
@@ -278,11 +282,13 @@ class Trainer:
     def _log_training(self, stats: dict[str, float], bar: tqdm) -> None:
         lr = self.optimizer.param_groups[0]["lr"]
         stats = {"step": self.progress.step, "epoch": self.progress.epoch, **stats, "lr": lr}
+        if self.tcfg.scheduled_sampling.type != "none":
+            stats["sampling"] = self.sampling(self.progress.step - 1)  # the last update's
         bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{stats['tokens_per_sec']:.0f}")
         if not self.world.is_main:
             return
         self.run_dir.append_metrics(stats)
-        for name in ("loss", "coverage_loss", "lr", "grad_norm", "tokens_per_sec"):
+        for name in ("loss", "coverage_loss", "lr", "grad_norm", "tokens_per_sec", "sampling"):
             if name in stats:
                 self.writer.add_scalar(f"train/{name}", stats[name], self.progress.step)
 

@@ -39,8 +39,8 @@ rows of the batch (beam search expands, reorders and drops hypotheses with it).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -49,13 +49,10 @@ from torch import Tensor, nn
 from s2s.batching import Batch
 from s2s.embeddings import Embeddings, load_pretrained
 from s2s.errors import ConfigError
-from s2s.model import ForwardOutput, Seq2SeqModel, Step, copy_log_probs, token_nll
+from s2s.model import BatchRows, ForwardOutput, Seq2SeqModel, Step, as_input, copy_log_probs, mix_predictions, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, OptionError, PartOptions, PositiveInt
 from s2s.registry import MODELS
-from s2s.vocabulary import PAD_ID, UNK_ID
-
-if TYPE_CHECKING:
-    from typing import Self  # Python 3.11+; only read by type checkers (python_requires >= 3.10)
+from s2s.vocabulary import PAD_ID
 
 
 @dataclass
@@ -296,24 +293,8 @@ class Decoder(nn.Module):
 # --- Decoding state ----------------------------------------------------------------------------
 
 
-class _Rows:
-    """``index_select`` for dataclasses of tensors, lists of tensors (batch first), None and ints."""
-
-    def index_select(self, index: Tensor) -> Self:
-        """Rows ``index`` of the batch (beam search: expand, reorder, drop finished)."""
-
-        def rows(value: Tensor | list[Tensor] | int | None) -> Tensor | list[Tensor] | int | None:
-            if isinstance(value, Tensor):
-                return value.index_select(0, index)
-            if isinstance(value, list):
-                return [t.index_select(0, index) for t in value]
-            return value
-
-        return type(self)(**{f.name: rows(getattr(self, f.name)) for f in fields(self)})
-
-
 @dataclass
-class TransformerMemory(_Rows):
+class TransformerMemory(BatchRows):
     """The encoded source, with what every decoding step reads of it precomputed."""
 
     keys: list[Tensor]  # per decoder layer: cross-attention keys (batch, heads, src_len, d_head)
@@ -326,7 +307,7 @@ class TransformerMemory(_Rows):
 
 
 @dataclass
-class TransformerState(_Rows):
+class TransformerState(BatchRows):
     """The decoder's cache: what one step hands to the next."""
 
     keys: list[Tensor]  # per decoder layer: self-attention keys of the steps so far (batch, heads, t, d_head)
@@ -465,23 +446,38 @@ class TransformerModel(Seq2SeqModel):
             return logits.log_softmax(dim=-1)
         return copy_log_probs(logits, attention, p_gen.unsqueeze(-1), src_ext, n_oov)
 
-    def forward(self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0) -> ForwardOutput:
-        """Teacher forcing over ``batch.tgt_in``; losses against ``batch.tgt_out(_ext)``."""
+    def forward(
+        self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0, sampling: float = 0.0
+    ) -> ForwardOutput:
+        """Teacher forcing over ``batch.tgt_in``; losses against ``batch.tgt_out(_ext)``. Scheduled
+        sampling (``sampling`` > 0) in two passes, to keep the decoder parallel: predict every token
+        from the gold ones before it (no gradients), then read the inputs with predictions mixed in."""
         memory, state = self.encode(batch, coverage=coverage)
-        out, _ = self._decode(batch.tgt_in, memory, state, incremental=False)
         mask = batch.tgt_mask  # (batch, tgt_len)
-        rows = mask.nonzero(as_tuple=True)[0]  # (n_tokens,) batch row of each real token
-        p_gen = out.p_gen[mask] if out.p_gen is not None else None
-        log_probs = self._log_probs(out.hidden[mask], out.attention[mask], p_gen, memory.src_ext[rows], memory.n_oov)
+        tokens = batch.tgt_in
+        if sampling > 0:
+            with torch.no_grad():
+                predicted = self._teacher_forced(tokens, memory, state, mask)[1].argmax(-1)  # (n_tokens,)
+            tokens = mix_predictions(tokens, mask, predicted, sampling, self.tgt_vocab_size)
+        out, log_probs = self._teacher_forced(tokens, memory, state, mask)
         target = (batch.tgt_out_ext if self.copies else batch.tgt_out)[mask]  # (n_tokens,)
         token_loss = out.hidden.new_zeros(mask.shape)
         token_loss[mask] = token_nll(log_probs, target, label_smoothing)
         coverage_loss = out.coverage_loss.masked_fill(~mask, 0.0) if out.coverage_loss is not None else None
         return ForwardOutput(token_loss, coverage_loss, out.attention, out.p_gen)
 
+    def _teacher_forced(
+        self, tokens: Tensor, memory: TransformerMemory, state: TransformerState, mask: Tensor
+    ) -> tuple[Decoded, Tensor]:
+        """The decoder over tokens (batch, tgt_len) in parallel; log-probabilities at mask's positions."""
+        out, _ = self._decode(tokens, memory, state, incremental=False)
+        rows = mask.nonzero(as_tuple=True)[0]  # (n_tokens,) batch row of each real token
+        p_gen = out.p_gen[mask] if out.p_gen is not None else None
+        return out, self._log_probs(out.hidden[mask], out.attention[mask], p_gen, memory.src_ext[rows], memory.n_oov)
+
     def decode_step(self, prev_tokens: Tensor, memory: TransformerMemory, state: TransformerState) -> Step:
         """prev_tokens (batch,) extended ids; a copied word fed back in becomes <unk>."""
-        tokens = prev_tokens.masked_fill(prev_tokens >= self.tgt_vocab_size, UNK_ID).unsqueeze(1)  # (batch, 1)
+        tokens = as_input(prev_tokens, self.tgt_vocab_size).unsqueeze(1)  # (batch, 1)
         out, state = self._decode(tokens, memory, state, incremental=True)
         p_gen = out.p_gen[:, 0] if out.p_gen is not None else None
         log_probs = self._log_probs(out.hidden[:, 0], out.attention[:, 0], p_gen, memory.src_ext, memory.n_oov)

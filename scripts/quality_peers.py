@@ -29,7 +29,7 @@ import yaml
 from quality_s2s import HEADER, markdown_row
 
 from s2s.config import Config, load_config
-from s2s.prepare import prepare, write_dev_split
+from s2s.prepare import prepare, write_splits
 from s2s.readers import read_examples
 
 
@@ -44,7 +44,7 @@ def write_split(cfg: Config, workdir: Path) -> tuple[int, Path, Path, list[str] 
         _write_lines(out / f"{name}.src", map(" ".join, corpus.sources))
         _write_lines(out / f"{name}.tgt", map(" ".join, corpus.targets))
     if data.test is None:
-        return len(data.train), out / "dev.src", write_dev_split(cfg, data, workdir), data.dev.ids
+        return len(data.train), out / "dev.src", write_splits(cfg, data, workdir)["dev"], data.dev.ids
     _write_lines(out / "test.src", map(" ".join, data.test.sources))
     examples = read_examples(cfg.data.test, cfg.data, need_target=False)
     _write_lines(workdir / "test.ref", (" ".join((ex.target or "").split()) for ex in examples))

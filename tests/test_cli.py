@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def test_evaluate_json_is_all_of_stdout(tmp_path, capsys) -> None:
     assert 0 < result["char"]["rouge-l"]["f"] < 1
 
 
-def test_prepare_writes_the_vocabularies(tmp_path, capsys) -> None:
+def test_prepare_writes_the_vocabularies_and_the_test_split(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     assert (
         main(
@@ -89,10 +90,14 @@ def test_prepare_writes_the_vocabularies(tmp_path, capsys) -> None:
                 f"data.cache_dir={tmp_path / 'cache'}",
                 f"data.train={ROOT / 'data' / 'automaster_sample.csv'}",
                 f"data.dev={SAMPLE_DEV}",
+                "data.test_split=27",
             ]
         )
         == 0
     )
+    with open(out / "test_split.csv", encoding="utf-8", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 27
+    assert not (out / "dev_split.csv").exists()  # the dev set is a file of its own
     assert (out / "src_vocab.txt").read_text(encoding="utf-8").splitlines()[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
     assert len((out / "tgt_vocab.txt").read_text(encoding="utf-8").splitlines()) > 100
 

@@ -41,5 +41,7 @@ def test_presets_prepare_their_data(name: str, shared_data: Path, tmp_path: Path
     cfg = load_config(CONFIG_DIR / name, [*overrides, f"data.cache_dir={tmp_path}"])
     data = prepare(cfg, progress=False)
     assert data.dev is not None and len(data.dev) == (110 if name.startswith("automaster") else 100)
-    assert len(data.train) + len(data.dev) in (1101, 1000)
+    held_out = len(data.test_split) if data.test_split else 0
+    assert (len(data.dev), held_out) == ((110, 110) if name.startswith("automaster") else (100, 0))
+    assert len(data.train) + len(data.dev) + held_out in (1101, 1000)
     assert max(map(len, data.train.sources)) <= cfg.data.max_source_len

@@ -12,7 +12,7 @@ import pytest
 from s2s.config import Config, override
 from s2s.corpus import TokenizedCorpus
 from s2s.errors import ConfigError, DataError
-from s2s.prepare import prepare, split_dev, write_dev_split
+from s2s.prepare import prepare, split_rows, write_splits
 from s2s.rundir import RunDirectory
 from s2s.vocabulary import Vocabulary
 
@@ -37,15 +37,32 @@ def toy(n: int) -> TokenizedCorpus:
 
 def test_split_dev_is_deterministic_and_disjoint() -> None:
     corpus = toy(100)
-    train, dev = split_dev(corpus, 0.1, seed=7)
-    assert len(dev) == 10 and len(train) == 90
+    train, dev, test = split_rows(corpus, dev=0.1, test=0, seed=7)
+    assert len(dev) == 10 and len(train) == 90 and test is None
     assert sorted(train.ids + dev.ids, key=int) == corpus.ids and not set(train.ids) & set(dev.ids)
     assert dev.ids == sorted(dev.ids, key=int)  # file order kept
-    assert split_dev(corpus, 0.1, seed=7)[1].ids == dev.ids
-    assert split_dev(corpus, 0.1, seed=8)[1].ids != dev.ids
-    assert len(split_dev(corpus, 25, seed=7)[1]) == 25
+    assert split_rows(corpus, dev=0.1, test=0, seed=7)[1].ids == dev.ids
+    assert split_rows(corpus, dev=0.1, test=0, seed=8)[1].ids != dev.ids
+    assert len(split_rows(corpus, dev=25, test=0, seed=7)[1]) == 25
     with pytest.raises(ConfigError, match="data.dev_split: 100"):
-        split_dev(corpus, 100, seed=7)
+        split_rows(corpus, dev=100, test=0, seed=7)
+
+
+def test_the_test_split_is_disjoint_and_leaves_the_dev_split_as_it_was() -> None:
+    corpus = toy(100)
+    dev_alone = split_rows(corpus, dev=0.1, test=0, seed=7)[1]
+    train, dev, test = split_rows(corpus, dev=0.1, test=0.2, seed=7)
+    assert (len(train), len(dev), len(test)) == (70, 10, 20)
+    assert dev.ids == dev_alone.ids  # a test split does not move the dev rows
+    assert sorted(train.ids + dev.ids + test.ids, key=int) == corpus.ids  # disjoint, nothing lost
+    assert test.ids == sorted(test.ids, key=int)
+    assert split_rows(corpus, dev=0.3, test=0.2, seed=7)[2].ids == test.ids  # nor the dev split the test rows
+    assert split_rows(corpus, dev=0, test=20, seed=7)[2].ids == test.ids  # a count, and without a dev split
+    assert split_rows(corpus, dev=0, test=20, seed=8)[2].ids != test.ids  # fixed by the seed
+    with pytest.raises(ConfigError, match="data.dev_split \\+ data.test_split: 50 dev \\+ 50 test rows of 100"):
+        split_rows(corpus, dev=50, test=0.5, seed=7)
+    with pytest.raises(ConfigError, match="data.test_split: 0.001 gives 0 test rows"):
+        split_rows(corpus, dev=0, test=0.001, seed=7)
 
 
 def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
@@ -65,8 +82,8 @@ def test_prepare_the_sample_with_a_dev_split(cache_dir: str, caplog) -> None:
 def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir: str, tmp_path: Path) -> None:
     cfg = make_cfg(cache_dir, dev_split=30)
     data = prepare(cfg, progress=False)
-    path = write_dev_split(cfg, data, tmp_path)
-    assert path is not None and path.name == "dev_split.csv"
+    path = write_splits(cfg, data, tmp_path)["dev"]
+    assert path.name == "dev_split.csv"
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["QID"] for r in rows] == data.dev.ids
@@ -78,10 +95,31 @@ def test_the_dev_split_is_written_as_a_file_predict_and_evaluate_read(cache_dir:
     tsv.write_text("".join(f"source {i}\ttarget {i}\n" for i in range(10)), encoding="utf-8")
     cfg = make_cfg(cache_dir, "tokenizer.type=whitespace", train=str(tsv), dev_split=3)
     data = prepare(cfg, progress=False)
-    lines = write_dev_split(cfg, data, tmp_path).read_text(encoding="utf-8").splitlines()
+    lines = write_splits(cfg, data, tmp_path)["dev"].read_text(encoding="utf-8").splitlines()
     assert [line.split("\t")[0].split() for line in lines] == data.dev.sources
     cfg.data.dev = str(tsv)  # a dev file of its own: no split to write
-    assert write_dev_split(cfg, prepare(cfg, progress=False), tmp_path / "none") is None
+    assert write_splits(cfg, prepare(cfg, progress=False), tmp_path / "none") == {}
+
+
+def test_the_test_split_is_held_out_of_training_and_the_vocabularies(cache_dir: str, tmp_path: Path, caplog) -> None:
+    cfg = make_cfg(cache_dir, dev_split=30, test_split=0.1)
+    with caplog.at_level(logging.INFO):
+        data = prepare(cfg, progress=False)
+    assert (len(data.train), len(data.dev), len(data.test_split)) == (213, 30, 27)
+    assert data.dev.ids == prepare(make_cfg(cache_dir, dev_split=30), progress=False).dev.ids
+    assert not set(data.test_split.ids) & (set(data.train.ids) | set(data.dev.ids))
+    unseen = {t for s in data.test_split.sources for t in s} - {t for s in data.train.sources for t in s}
+    assert unseen and not any(w in data.src_vocab for w in unseen)
+    assert "test: 27 rows carved" in caplog.text
+    paths = write_splits(cfg, data, tmp_path)
+    assert sorted(p.name for p in paths.values()) == ["dev_split.csv", "test_split.csv"]
+    with open(paths["test"], encoding="utf-8", newline="") as f:
+        assert [r["QID"] for r in csv.DictReader(f)] == data.test_split.ids
+
+    cfg = make_cfg(cache_dir, dev=str(ROOT / "data" / "automaster_sample_dev.csv"), test_split=20)
+    data = prepare(cfg, progress=False)  # a dev file of its own: the test split alone is carved
+    assert (len(data.train), len(data.dev), len(data.test_split)) == (250, 30, 20)
+    assert list(write_splits(cfg, data, tmp_path)) == ["test"]
 
 
 def test_prepare_with_dev_and_test_files_and_shared_vocab(cache_dir: str, tmp_path: Path) -> None:

@@ -83,18 +83,30 @@ def interrupt_at(monkeypatch, step: int, signal_number: int = signal.SIGINT) -> 
     monkeypatch.setattr(Trainer, "training_step", update)
 
 
-def test_resume_continues_exactly(toy_config, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        (
+            "train.scheduled_sampling.type=linear",
+            "train.scheduled_sampling.end=0.5",
+            "train.scheduled_sampling.steps=30",
+        ),
+    ],
+    ids=["teacher_forcing", "scheduled_sampling"],
+)
+def test_resume_continues_exactly(toy_config, monkeypatch, extra: tuple[str, ...]) -> None:
     """Interrupted at step 25 (mid-epoch 3) and resumed: the same losses and learning rates
-    at every step as a run that was never interrupted."""
-    whole = train(toy_config(run="whole"), show_progress=False)
+    at every step as a run that was never interrupted (scheduled sampling's draws too)."""
+    whole = train(toy_config(*extra, run="whole"), show_progress=False)
     with monkeypatch.context() as patch:
         interrupt_at(patch, 25)
         with pytest.raises(TrainingInterrupted) as stop:
-            train(toy_config(run="split"), show_progress=False)
+            train(toy_config(*extra, run="split"), show_progress=False)
     assert stop.value.step == 25 and stop.value.signal_number == signal.SIGINT
     assert stop.value.checkpoint.name == "last.pt"
     assert load_checkpoint(stop.value.checkpoint)["progress"]["batch_in_epoch"] == 5
-    resumed = train(toy_config("train.resume=auto", run="split"), show_progress=False)
+    resumed = train(toy_config(*extra, "train.resume=auto", run="split"), show_progress=False)
     assert resumed.steps == whole.steps == 40
     assert curve(whole.output_dir) == curve(resumed.output_dir)
     for name in ("model", "optimizer"):
