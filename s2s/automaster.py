@@ -4,14 +4,14 @@ Rows are ``QID,Brand,Model,Question,Dialogue[,Report]``. A dialogue is turns sep
 each prefixed ``技师说：`` (technician) or ``车主说：`` (car owner), with placeholders for voice and
 picture messages. This module registers the ``automaster`` reader: the CSV reader with the
 Dialogue field cleaned (``data.clean``), a raw string cleaned as a dialogue, the first
-technician turn as the lead baseline, predictions written as ``QID,Prediction``; and
-``automaster_jsonl``, the same rows as JSON lines. Nothing generic
-imports it; the reader registry loads it with the other built-in readers.
+technician turn as the lead baseline, the turns as what the oracle baseline picks from,
+predictions written as ``QID,Prediction``; and ``automaster_jsonl``, the same rows as JSON
+lines. Nothing generic imports it; the reader registry loads it with the other built-in readers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from s2s.readers import CsvReader, Example, FieldsOptions, FieldsReader, JsonlReader
@@ -56,11 +56,21 @@ class AutoMasterRows(FieldsReader):
         """The first technician turn with words in it ("" when there is none)."""
         if example.raw is None or DIALOGUE_FIELD not in example.raw:
             return super().lead(example)
-        for who, body in split_turns(example.raw[DIALOGUE_FIELD]):
+        return next((body for who, body in self._turns(example.raw[DIALOGUE_FIELD]) if who == TECHNICIAN), "")
+
+    def segments(self, example: Example) -> list[str]:
+        """The dialogue's turns with words in them, of either speaker, without their prefixes."""
+        if example.raw is None or DIALOGUE_FIELD not in example.raw:
+            return super().segments(example)
+        return [body for _, body in self._turns(example.raw[DIALOGUE_FIELD])]
+
+    @staticmethod
+    def _turns(dialogue: str) -> Iterator[tuple[str, str]]:
+        """(speaker, text) of the turns of ``dialogue`` with something left once placeholders are dropped."""
+        for who, body in split_turns(dialogue):
             body = drop_placeholders(body).strip()
-            if who == TECHNICIAN and body:
-                return body
-        return ""
+            if body:
+                yield who, body
 
 
 @READERS.register("automaster", options=AutoMasterOptions)

@@ -70,7 +70,7 @@ class Batch:
     def _map(self, fn: Callable[[Tensor], Tensor], keep: tuple[str, ...] = ()) -> Batch:
         """A copy with ``fn`` applied to every tensor field not named in ``keep``."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return Batch(
+        return type(self)(  # a family's subclass keeps its fields
             **{
                 name: fn(value) if isinstance(value, Tensor) and name not in keep else value
                 for name, value in values.items()

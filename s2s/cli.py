@@ -108,7 +108,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from s2s.predict import predict_file
 
     if args.baseline is None and args.checkpoint is None:
-        raise ConfigError("predict needs --checkpoint CKPT (or --baseline lead)")
+        raise ConfigError("predict needs --checkpoint CKPT (or --baseline lead / oracle)")
     options = {
         "search": args.search,
         "beam_size": args.beam_size,
@@ -287,7 +287,10 @@ def _add_predict(commands: Any) -> None:
         "default: from the extension: .csv, .tsv, .jsonl, else text)",
     )
     predict.add_argument(
-        "--baseline", choices=["lead"], help="no model: the first technician turn (AutoMaster) or the first sentence"
+        "--baseline",
+        choices=["lead", "oracle"],
+        help="no model. lead: the first technician turn (AutoMaster) or the first sentence; oracle: the turn "
+        "or sentence with the best char ROUGE-L against the row's reference (the ceiling of picking one)",
     )
     predict.add_argument(
         "--search", metavar="SEARCHER", help="beam, greedy, ... (default: the checkpoint's predict.search)"

@@ -16,11 +16,20 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class EmbeddingsConfig:
-    size: PositiveInt = 128  # embedding size of source and target tokens
+class TokenEmbeddingsConfig:
+    """One embedding table (the extractive family's source tokens)."""
+
+    size: PositiveInt = 128  # embedding size of the tokens
     dropout: Dropout = 0.0  # on the embedded tokens
     pretrained: str | None = None  # word2vec/GloVe text file; missing words keep random init
     freeze: bool = False  # keep the pretrained vectors fixed
+
+
+@dataclass
+class EmbeddingsConfig(TokenEmbeddingsConfig):
+    """Source and target embeddings of an encoder-decoder."""
+
+    size: PositiveInt = 128  # embedding size of source and target tokens
     share_source_target: bool = False  # one table for both sides (needs vocab.shared)
     tie_output: bool = False  # decoder input embedding = output projection weights
 

@@ -113,6 +113,17 @@ def lcs_length(a: Tokens, b: Tokens) -> int:
     return _lcs_with_masks(a, _position_masks(b), len(b))
 
 
+def rouge_l_scorer(reference: Tokens) -> Callable[[Tokens], float]:
+    """ROUGE-L F1 against one segmented reference, for many candidates (its position masks are
+    built once): ``score = rouge_l_scorer(ref); score(candidate)``. Oracles call it thousands of times."""
+    masks, length = _position_masks(reference), len(reference)
+
+    def f1(candidate: Tokens) -> float:
+        return _prf(_lcs_with_masks(candidate, masks, length), len(candidate), length)["f"]
+
+    return f1
+
+
 def example_rouge(prediction: Tokens, reference: Tokens) -> RougeScores:
     """ROUGE-1, ROUGE-2 and ROUGE-L of one segmented prediction against its reference."""
     scores = {}

@@ -6,8 +6,21 @@
     step = model.decode_step(prev_tokens, memory, state)
 
 Memory and state are the family's own types; search only asks them for ``index_select(index)``
-(rows of the batch: beam search expands, reorders and drops rows). The families: ``s2s.rnn``
-(embeddings, RNN encoder, bridge, attention decoder, pointer-generator), registered in ``MODELS``.
+(rows of the batch: beam search expands, reorders and drops rows). The families, registered in
+``MODELS``: ``s2s.rnn`` (embeddings, RNN encoder, bridge, attention decoder, pointer-generator),
+``s2s.transformer``, ``s2s.extractive`` (picks source segments) and ``s2s.hybrid`` (a
+pointer-generator that copies from the segments a selector picks).
+
+Hooks with defaults, for families whose data or output differ from token in, token out. The
+trainer, validation, search and ``Summarizer`` call only these, never ask which family it is:
+
+- ``encode_corpus(corpus, src_vocab, tgt_vocab)``: the examples of a tokenized corpus, encoded
+  once per corpus (an extractive family adds each source's segments and their oracle labels);
+- ``collate(examples, indices)``: a batch of them (its own ``Batch`` subclass, if it needs more);
+- ``loss_units(batch)``: what the summed loss is divided by (target tokens; segments);
+- ``writes_tokens`` False and ``summarize(batch, options)``: a family that does not decode token
+  by token gives its hypotheses in one pass (the ``select`` searcher calls it); their tokens are
+  extended target ids as ever, so decoding them to words works unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s2s.batching import Batch
+from s2s.batching import Batch, EncodedExample, collate, encode_corpus
 from s2s.options import PartOptions
 from s2s.registry import MODELS
 from s2s.vocabulary import UNK_ID
@@ -28,15 +41,21 @@ from s2s.vocabulary import UNK_ID
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11+; only read by type checkers (python_requires >= 3.10)
 
+    from s2s.config import PredictConfig
+    from s2s.corpus import TokenizedCorpus
+    from s2s.search import Hypothesis
+    from s2s.vocabulary import Vocabulary
+
 EPS = 1e-10  # inside every log of a probability: log(0) would be -inf, and its gradient NaN
 
 
 @dataclass
 class ForwardOutput:
-    token_loss: Tensor  # (batch, tgt_len) negative log-likelihood per target token, 0 at padding
+    token_loss: Tensor  # (batch, units) loss per unit of loss_units (target token; segment), 0 at padding
     coverage_loss: Tensor | None  # (batch, tgt_len) coverage loss per token, 0 at padding
-    attention: Tensor  # (batch, tgt_len, src_len)
+    attention: Tensor | None  # (batch, tgt_len, src_len); None for a family that attends to nothing
     p_gen: Tensor | None  # (batch, tgt_len) pointer-generator: P(generate), else None
+    aux_loss: Tensor | None = None  # () a loss of the family's own, summed over the batch, weighted (hybrid: selector)
 
 
 class Step(NamedTuple):
@@ -67,6 +86,7 @@ class Seq2SeqModel(nn.Module):
     """The interface of a family that writes its output token by token."""
 
     copies: bool = False  # outputs are extended ids (pointer-generator) that may point at source words
+    writes_tokens: bool = True  # False: the output comes from ``summarize`` in one pass, not token by token
     coverage_from_step: int | None = None  # training step from which coverage is on; None: no coverage
     coverage_weight: float = 0.0  # weight of the coverage loss
     tgt_vocab_size: int
@@ -86,6 +106,24 @@ class Seq2SeqModel(nn.Module):
     def decode_step(self, prev_tokens: Tensor, memory: Any, state: Any) -> Step:
         """prev_tokens (batch,) extended ids -> the next token's distribution and the new state."""
         raise NotImplementedError
+
+    def encode_corpus(
+        self, corpus: TokenizedCorpus, src_vocab: Vocabulary, tgt_vocab: Vocabulary
+    ) -> list[EncodedExample]:
+        """The rows of ``corpus`` as this family's examples, once per corpus (see the module docstring)."""
+        return encode_corpus(corpus, src_vocab, tgt_vocab)
+
+    def collate(self, examples: Sequence[EncodedExample], indices: Sequence[int]) -> Batch:
+        """The batch of ``examples[i] for i in indices``, on the CPU."""
+        return collate(examples, indices)
+
+    def loss_units(self, batch: Batch) -> int:
+        """What the summed loss of ``batch`` is divided by: its target tokens (read on the CPU)."""
+        return int(batch.tgt_mask.sum())
+
+    def summarize(self, batch: Batch, options: PredictConfig, return_attention: bool = False) -> list[list[Hypothesis]]:
+        """A family with ``writes_tokens`` False: the hypotheses of every example of ``batch``, in one pass."""
+        raise NotImplementedError(f"{type(self).__name__} writes its summaries token by token")
 
     def coverage_at(self, step: int) -> bool:
         """Whether coverage is on at training step ``step`` (and after training, at its last step)."""

@@ -24,7 +24,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from s2s.batching import encode_corpus
 from s2s.checkpoint import Checkpoint
 from s2s.config import Config, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
@@ -32,8 +31,9 @@ from s2s.errors import ConfigError
 from s2s.extras import require
 from s2s.model import Seq2SeqModel
 from s2s.options import retype
+from s2s.oracle import best_segment
 from s2s.plotting import save_attention_png
-from s2s.readers import EXTENSIONS, Reader, open_reader, read_examples, reader_options
+from s2s.readers import EXTENSIONS, Example, Reader, open_reader, read_examples, reader_options
 from s2s.registry import READERS
 from s2s.runtime import tune_cpu
 from s2s.search import search_examples
@@ -51,6 +51,7 @@ class Summary:
     score: float
     attention: Tensor | None = None  # (len(tokens), len(source_tokens)), when asked for
     p_gen: Tensor | None = None  # (len(tokens),) pointer-generator: P(generate)
+    segments: list[dict[str, Any]] | None = None  # extractive: every segment's text, score and whether it was picked
 
 
 class Summarizer:
@@ -135,7 +136,7 @@ class Summarizer:
     ) -> list[Summary]:
         """Summaries of tokenized sources: batched by length, returned in input order."""
         corpus = TokenizedCorpus("input", [str(i) for i in range(len(sources))], sources, None)
-        examples = encode_corpus(corpus, self.src_vocab, self.tgt_vocab)
+        examples = self.model.encode_corpus(corpus, self.src_vocab, self.tgt_vocab)
         replace_unk = options.replace_unk and not self.model.copies
         hypotheses = search_examples(
             self.model,
@@ -154,7 +155,14 @@ class Summarizer:
             words = self.tgt_vocab.decode(best.tokens, example.oovs)
             if replace_unk:
                 words = _replace_unk(words, attention, source)
-            results.append(Summary(self.tokenizer.detokenize(words), words, source, best.score, attention, best.p_gen))
+            text = self.tokenizer.detokenize(words)
+            segments = None
+            if best.segments is not None:
+                segments = [
+                    {"text": self.tokenizer.detokenize(source[s.start : s.end]), "score": s.score, "picked": s.picked}
+                    for s in best.segments
+                ]
+            results.append(Summary(text, words, source, best.score, attention, best.p_gen, segments))
         return results
 
 
@@ -179,7 +187,7 @@ def predict_file(
             raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
         reader = open_reader(reader_options(fmt))
         examples = list(read_examples(input_path, reader.options, need_target=False))
-        ids, texts = [e.id for e in examples], [reader.lead(e) for e in examples]
+        ids, texts = [e.id for e in examples], baseline_summaries(reader, examples, baseline)
     else:
         if plot_attention:
             require("PIL", "plot", "--plot-attention")  # before the work, not after
@@ -212,6 +220,26 @@ def predict_file(
         output_path or "stdout",
     )
     return len(texts)
+
+
+def baseline_summaries(reader: Reader, examples: Sequence[Example], baseline: str) -> list[str]:
+    """``lead``: the reader's lead (the first sentence; AutoMaster: the first technician turn).
+    ``oracle``: the segment (sentence; AutoMaster: dialogue turn) with the highest character
+    ROUGE-L F1 against the row's reference, the ceiling of a one-segment extractive summary;
+    rows without a reference get an empty summary, counted in a warning."""
+    if baseline == "lead":
+        return [reader.lead(e) for e in examples]
+    if baseline != "oracle":
+        raise ConfigError(f"unknown baseline {baseline!r} (choices: lead, oracle)")
+    texts, missing = [], 0
+    for example in examples:
+        segments = reader.segments(example)
+        best = best_segment(segments, example.target)
+        missing += example.target is None or not example.target.strip()
+        texts.append("" if best is None else segments[best])
+    if missing:
+        log.warning("--baseline oracle: %d of %d rows have no reference: empty summaries", missing, len(texts))
+    return texts
 
 
 def pick_device(choice: str) -> torch.device:

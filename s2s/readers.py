@@ -33,6 +33,7 @@ EXTENSIONS = {".csv": "automaster", ".tsv": "tsv", ".jsonl": "jsonl"}
 # a sentence ends at 。！？!? or a newline, or at a "." before a non-ASCII character (CSL writes
 # Chinese with half-width periods: "...的问题.为了..."), but not at "3.5" or "e.g. this"
 _SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?=[^\x00-\x7f])")
+_SEGMENT_END = re.compile(r"[。！？；!?;\n]|\.(?=[^\x00-\x7f])")  # the segments of --baseline oracle: ； too
 _LINES_LISTED = 5  # line numbers named in a warning about skipped rows
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a dialogue may be longer than csv's 128 KB default
 
@@ -198,13 +199,24 @@ def count_lines(path: Path) -> int:
 
 def first_sentence(text: str) -> str:
     """The first sentence of ``text`` with words in it, its end mark kept ("" when none)."""
+    return next(_sentences(text, _SENTENCE_END), "")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` with words in them, end marks kept: split after 。！？；!?; and
+    newlines, and after a "." before a non-ASCII character (CSL's half-width periods)."""
+    return list(_sentences(text, _SEGMENT_END))
+
+
+def _sentences(text: str, ends: re.Pattern[str]) -> Iterator[str]:
     start = 0
-    for end in _SENTENCE_END.finditer(text):
+    for end in ends.finditer(text):
         sentence, start = text[start : end.end()].strip(), end.end()
         if any(c.isalnum() for c in sentence):
-            return sentence
+            yield sentence
     rest = text[start:].strip()
-    return rest if any(c.isalnum() for c in rest) else ""
+    if any(c.isalnum() for c in rest):
+        yield rest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +250,10 @@ class Reader:
     def lead(self, example: Example) -> str:
         """The lead baseline: the first sentence of the source."""
         return first_sentence(example.source)
+
+    def segments(self, example: Example) -> list[str]:
+        """What ``--baseline oracle`` picks from: the sentences of the source."""
+        return sentences(example.source)
 
     def write_predictions(self, ids: Sequence[str], texts: Sequence[str], out: IO[str]) -> None:
         """One summary per line (whitespace inside a summary becomes single spaces)."""

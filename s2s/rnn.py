@@ -72,15 +72,26 @@ class Seq2Seq(Seq2SeqModel):
         if getattr(cfg.decoder, "coverage", False):
             self.coverage_from_step, self.coverage_weight = cfg.decoder.coverage_from_step, cfg.decoder.coverage_weight
 
-    def encode(self, batch: Batch, *, coverage: bool = False) -> tuple[Memory, DecoderState]:
+    def encode(
+        self, batch: Batch, *, coverage: bool = False, attend: Tensor | None = None
+    ) -> tuple[Memory, DecoderState]:
+        """``attend`` (batch, src_len) bool: the source positions that attention, and so copying, may
+        read (default: every real token; the bottom-up hybrid narrows it to the selected segments)."""
         keys, final = self.encoder(self.src_embeddings(batch.src), batch.src_lengths)  # keys (batch, src_len, key)
-        memory = Memory(keys, self.decoder.attention.precompute(keys), batch.src_mask, batch.src_ext, batch.max_oovs)
+        mask = batch.src_mask if attend is None else attend
+        memory = Memory(keys, self.decoder.attention.precompute(keys), mask, batch.src_ext, batch.max_oovs)
         return memory, self.decoder.initial_state(self.bridge(final), memory, coverage)
 
     def forward(
-        self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0, sampling: float = 0.0
+        self,
+        batch: Batch,
+        *,
+        coverage: bool = False,
+        label_smoothing: float = 0.0,
+        sampling: float = 0.0,
+        attend: Tensor | None = None,
     ) -> ForwardOutput:
-        memory, state = self.encode(batch, coverage=coverage)
+        memory, state = self.encode(batch, coverage=coverage, attend=attend)
         out = self.decoder(batch.tgt_in, memory, state, sampling=sampling)
         mask = batch.tgt_mask  # (batch, tgt_len)
         target = batch.tgt_out_ext if self.copies else batch.tgt_out
@@ -101,10 +112,13 @@ class Seq2Seq(Seq2SeqModel):
 @MODELS.register("rnn", options=RNNModelOptions)
 def rnn_model(cfg: RNNModelOptions, *, src_tokens: list[str], tgt_tokens: list[str]) -> Seq2Seq:
     """Embeddings, an RNN encoder, a bridge and an attention decoder (the pointer-generator among them)."""
-    model = Seq2Seq(cfg, len(src_tokens), len(tgt_tokens))
-    if cfg.embeddings.pretrained:
-        freeze = cfg.embeddings.freeze
-        load_pretrained(model.src_embeddings, cfg.embeddings.pretrained, src_tokens, freeze)
+    return with_pretrained(Seq2Seq(cfg, len(src_tokens), len(tgt_tokens)), cfg.embeddings, src_tokens, tgt_tokens)
+
+
+def with_pretrained(model: Seq2Seq, cfg: EmbeddingsConfig, src_tokens: list[str], tgt_tokens: list[str]) -> Seq2Seq:
+    """``model`` with its embeddings loaded from ``cfg.pretrained`` (where it names a file)."""
+    if cfg.pretrained:
+        load_pretrained(model.src_embeddings, cfg.pretrained, src_tokens, cfg.freeze)
         if model.tgt_embeddings is not model.src_embeddings:
-            load_pretrained(model.tgt_embeddings, cfg.embeddings.pretrained, tgt_tokens, freeze)
+            load_pretrained(model.tgt_embeddings, cfg.pretrained, tgt_tokens, cfg.freeze)
     return model

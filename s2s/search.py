@@ -22,15 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from s2s.batching import Batch, EncodedExample, collate, example_lengths, plan_batches
+from s2s.batching import Batch, EncodedExample, example_lengths, plan_batches
 from s2s.config import PredictConfig
+from s2s.errors import ConfigError
 from s2s.model import Seq2SeqModel
+from s2s.options import PositiveInt, Range
 from s2s.registry import SEARCHERS
+from s2s.segments import ScoredSegment
 from s2s.vocabulary import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -41,6 +45,7 @@ class Hypothesis:
     log_prob: float  # sum of the tokens' log-probabilities (</s> included when it ended one)
     attention: Tensor | None = None  # (len(tokens), src_len), when asked for
     p_gen: Tensor | None = None  # (len(tokens),) pointer-generator: P(generate)
+    segments: list[ScoredSegment] | None = None  # a selecting family: every source segment, scored
 
 
 def search(
@@ -69,10 +74,31 @@ def search_examples(
     results: list[list[Hypothesis]] = [[] for _ in examples]
     plan = plan_batches(src_lengths, tgt_lengths, batch_size=cfg.batch_size)
     for indices in tqdm(plan, desc="decoding", unit="batch", disable=not progress, dynamic_ncols=True, leave=False):
-        batch = collate(examples, indices).to(device)
+        batch = model.collate(examples, indices).to(device)
         for index, hypotheses in zip(batch.indices, search(model, batch, cfg, return_attention, coverage)):
             results[index] = hypotheses
     return results
+
+
+@dataclass
+class SelectOptions(PredictConfig):
+    """``predict.*`` of the ``select`` searcher: ``max_length`` is the summary's budget in tokens."""
+
+    max_segments: PositiveInt = 1  # segments in a summary at most
+    min_score: Annotated[float, Range(0, 1)] = 0.0  # a segment beyond the best needs at least this probability
+
+
+@SEARCHERS.register("select", options=SelectOptions)
+def select_segments(
+    model: Seq2SeqModel, batch: Batch, cfg: SelectOptions, return_attention: bool = False, coverage: bool = False
+) -> list[list[Hypothesis]]:
+    """The best source segments within max_length tokens, in source order (model.type: extractive)."""
+    if model.writes_tokens:
+        raise ConfigError(
+            "predict.search: select picks source segments, for a model that scores them (model.type: extractive); "
+            "this model writes its summaries token by token: use greedy or beam"
+        )
+    return model.summarize(batch, cfg, return_attention=return_attention)
 
 
 def max_lengths(batch: Batch, cfg: PredictConfig) -> Tensor:

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from s2s.batching import Batch, collate, encode_corpus, example_lengths, plan_batches
+from s2s.batching import Batch, example_lengths, plan_batches
 from s2s.checkpoint import Checkpoint, Progress, prune_step_checkpoints
 from s2s.config import Config, check_training, validate
 from s2s.distributed import World
@@ -102,13 +102,12 @@ class Trainer:
             data = prepare(cfg, progress=self.show_progress)
         self.src_vocab, self.tgt_vocab = _vocabularies(ckpt, cfg) if ckpt else (data.src_vocab, data.tgt_vocab)
         self.tokenizer = build_tokenizer(cfg.tokenizer)
-        self.train_examples = encode_corpus(data.train, self.src_vocab, self.tgt_vocab)
+        self.net = build_model(cfg.model, self.src_vocab.tokens, self.tgt_vocab.tokens).to(self.device)
+        self.train_examples = self.net.encode_corpus(data.train, self.src_vocab, self.tgt_vocab)
         self.dev = None
         if data.dev:
-            examples = encode_corpus(data.dev, self.src_vocab, self.tgt_vocab)
+            examples = self.net.encode_corpus(data.dev, self.src_vocab, self.tgt_vocab)
             self.dev = DevSet(examples, references(data.dev.targets, self.tokenizer))
-
-        self.net = build_model(cfg.model, self.src_vocab.tokens, self.tgt_vocab.tokens).to(self.device)
         self.model = self.world.wrap(self.net, find_unused=self.net.coverage_from_step is not None)
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = OPTIMIZERS.build(self.tcfg.optimizer, params=trainable)
@@ -162,7 +161,7 @@ class Trainer:
                     plan = self._epoch_plan(progress.epoch)
                     while progress.batch_in_epoch < len(plan) and not self._done() and not stopped_early:
                         group = plan[progress.batch_in_epoch : progress.batch_in_epoch + self.tcfg.accumulate]
-                        window.add(*self.training_step([collate(self.train_examples, idx) for idx in group]))
+                        window.add(*self.training_step([self.net.collate(self.train_examples, idx) for idx in group]))
                         progress.batch_in_epoch += len(group)
                         progress.step += 1
                         progress.seconds = time.perf_counter() - started
@@ -208,11 +207,11 @@ class Trainer:
 
     def training_step(self, batches: list[Batch]) -> tuple[float, float, int, float]:
         """One optimizer update over ``batches``; returns (summed NLL, summed coverage loss,
-        target tokens, gradient norm)."""
+        target tokens (the model's ``loss_units``), gradient norm)."""
         self.model.train()
         coverage = self.progress.coverage_on = self.net.coverage_at(self.progress.step)
         sampling, smoothing = self.sampling(self.progress.step), self.tcfg.label_smoothing
-        n_tokens = sum(int(b.tgt_mask.sum()) for b in batches)  # CPU tensors: no device sync
+        n_tokens = sum(self.net.loss_units(b) for b in batches)  # CPU tensors: no device sync
         nll_sum = torch.zeros((), device=self.device)
         coverage_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(batches):
@@ -226,6 +225,8 @@ class Trainer:
                     coverage_loss = out.coverage_loss.sum()
                     loss = loss + self.net.coverage_weight * coverage_loss / n_tokens
                     coverage_sum += coverage_loss.detach().float()
+                if out.aux_loss is not None:
+                    loss = loss + out.aux_loss / n_tokens
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             nll_sum += nll.detach().float()
         if self.scaler:

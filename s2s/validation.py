@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from s2s import metrics
-from s2s.batching import EncodedExample, collate, example_lengths, plan_batches
+from s2s.batching import EncodedExample, example_lengths, plan_batches
 from s2s.config import PredictConfig
 from s2s.metrics import Metric
 from s2s.model import Seq2SeqModel
@@ -49,16 +49,19 @@ def validate_model(
     """``{"loss", "ppl", "scores": metrics.score(...), "example": (hypothesis, prediction, reference)}``."""
     model.eval()
     examples = dev.examples
-    greedy = dataclasses.replace(predict, search="greedy", batch_size=batch_size)
+    # greedy decoding; a family that does not write token by token (extractive) decodes as it is set to
+    search_name = "greedy" if model.writes_tokens else predict.search
+    greedy = dataclasses.replace(predict, search=search_name, batch_size=batch_size)
     nll, tokens = 0.0, 0
     with torch.no_grad(), autocast():
         src_lengths, tgt_lengths = example_lengths(examples)
         for indices in plan_batches(src_lengths, tgt_lengths, batch_size=batch_size):
-            batch = collate(examples, indices).to(device)
-            nll += float(model(batch, coverage=coverage).token_loss.sum())
-            tokens += int(batch.tgt_mask.sum())
+            batch = model.collate(examples, indices)
+            tokens += model.loss_units(batch)
+            nll += float(model(batch.to(device), coverage=coverage).token_loss.sum())
         hypotheses = search_examples(model, examples, greedy, device=device, coverage=coverage)
-        shown = search(model, collate(examples, [0]).to(device), greedy, return_attention=True, coverage=coverage)[0][0]
+        first = model.collate(examples, [0]).to(device)
+        shown = search(model, first, greedy, return_attention=True, coverage=coverage)[0][0]
     predictions = [tokenizer.detokenize(tgt_vocab.decode(h[0].tokens, ex.oovs)) for h, ex in zip(hypotheses, examples)]
     loss = nll / max(tokens, 1)
     return {
