@@ -39,3 +39,69 @@ def test_pick_segments_keeps_the_budget_and_source_order_and_falls_back_below_on
     assert pick_segments(scores, lengths, max_segments=2, min_score=0.0, budget=8) == [(0, 3), (1, 4)]
     assert pick_segments(scores, lengths, max_segments=3, min_score=0.5, budget=99) == [(1, 4), (2, 5)]
     assert pick_segments(scores, lengths, max_segments=1, min_score=0.0, budget=2) == [(1, 2)]  # cut to the budget
+
+
+def _write_pick_task(path, rows: int, seed: int) -> None:
+    """Sources of 4 sentences; the reference is the one that starts with "key" (anywhere in the source)."""
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as out:
+        for _ in range(rows):
+            sentences = [[f"w{rng.randrange(30)}" for _ in range(rng.randint(2, 5))] + ["。"] for _ in range(4)]
+            k = rng.randrange(4)
+            sentences[k] = ["key", *sentences[k]]
+            out.write(" ".join(w for s in sentences for w in s) + "\t" + " ".join(sentences[k]) + "\n")
+
+
+def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path) -> None:
+    import pytest
+    import torch
+
+    from s2s.config import from_dict
+    from s2s.errors import ConfigError
+    from s2s.predict import Summarizer
+    from s2s.trainer import train
+
+    _write_pick_task(tmp_path / "train.tsv", 600, 0)
+    _write_pick_task(tmp_path / "dev.tsv", 40, 1)
+    cfg = from_dict(
+        {
+            "data": {
+                "format": "tsv",
+                "train": str(tmp_path / "train.tsv"),
+                "dev": str(tmp_path / "dev.tsv"),
+                "cache_dir": str(tmp_path / "cache"),
+                "max_source_len": 0,
+                "max_target_len": 0,
+            },
+            "tokenizer": {"type": "whitespace"},
+            "model": {
+                "type": "extractive",
+                "embeddings": {"size": 16},
+                "word_encoder": {"type": "gru", "hidden_size": 16},
+                "segment_encoder": {"type": "gru", "hidden_size": 16},
+                "dropout": 0.0,
+            },
+            "train": {
+                "output_dir": str(tmp_path / "run"),
+                "batch_size": 32,
+                "max_steps": 150,
+                "eval_every": 0,
+                "log_every": 50,
+                "threads": 1,
+                "optimizer": {"type": "adam", "lr": 0.01},
+            },
+            "predict": {"search": "select", "max_length": 10, "max_segments": 1},
+        }
+    )
+    torch.manual_seed(0)
+    result = train(cfg, show_progress=False)
+    summarizer = Summarizer.load(result.last_checkpoint, device="cpu")
+    rows = [line.rstrip("\n").split("\t") for line in open(tmp_path / "dev.tsv", encoding="utf-8")]
+    summaries = summarizer.summaries([source for source, _ in rows])
+    right = sum(s.text.split() == reference.split() for s, (_, reference) in zip(summaries, rows))
+    assert right >= 0.9 * len(rows), right
+    assert len(summaries[0].segments) == 4 and sum(s["picked"] for s in summaries[0].segments) == 1
+    with pytest.raises(ConfigError, match="select"):
+        summarizer.summarize([rows[0][0]], search="beam")
