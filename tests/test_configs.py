@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-from s2s.batching import Batch
 from s2s.config import load_config, validate
+from s2s.corpus import TokenizedCorpus
 from s2s.model import build_model
 from s2s.prepare import prepare
-from s2s.vocabulary import SPECIALS
+from s2s.vocabulary import SPECIALS, Vocabulary
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -24,10 +23,15 @@ def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
     validate(cfg, str(path))
     tokens = [*SPECIALS, "甲", "乙", "丙"]
     model = build_model(cfg.model, tokens, tokens)
-    src = torch.tensor([[4, 5, 6, 3]])
-    memory, _ = model.encode(Batch(src, torch.tensor([4]), src != 0, src, [[]], [0]))  # the parts' shapes fit together
+    vocab = Vocabulary(tokens)
+    corpus = TokenizedCorpus("t", ["0"], [["甲", "|", "乙", "。", "丙"]], None)
+    batch = model.collate(model.encode_corpus(corpus, vocab, vocab), [0])  # the family's own examples
+    if not model.writes_tokens:  # the parts' shapes fit together
+        assert len(model.summarize(batch, cfg.predict)[0][0].segments) >= 2  # turns or sentences
+        return
+    memory, _ = model.encode(batch)
     directions = 2 if cfg.model.encoder.bidirectional else 1
-    assert memory.keys.shape == (1, 4, directions * cfg.model.encoder.hidden_size)
+    assert memory.keys.shape == (1, 5, directions * cfg.model.encoder.hidden_size)
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -66,7 +66,7 @@ def test_changing_a_part_keeps_the_options_both_have(tmp_path) -> None:
 def test_unknown_part_names_list_the_choices(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"model.attention.type: unknown attention 'luong' \(choices: bahdanau, "):
         load_config(write(tmp_path / "c.yaml", "model:\n  attention: luong\n"))
-    with pytest.raises(ConfigError, match=r"model.type: unknown model 'rnnn' \(choices: rnn"):
+    with pytest.raises(ConfigError, match=r"model.type: unknown model 'rnnn' \(choices: extractive, hybrid, rnn"):
         load_config(write(tmp_path / "c.yaml", "model: {type: rnnn}\n"))
 
 
@@ -110,7 +110,7 @@ def test_config_command_prints_what_loads_back(tmp_path, capsys) -> None:
 
 def test_list_parts_shows_options_defaults_and_help(capsys) -> None:
     text = list_parts("encoder")
-    assert "encoder parts (named by model.encoder.type):" in text
+    assert "encoder parts (named by model.encoder.type, model.segment_encoder.type" in text
     assert "  gru: A (bidirectional, stacked) GRU over the embedded source." in text
     assert "      hidden_size: int at least 1 = 256  per direction" in text
     assert "scheduler parts (named by train.scheduler.type)" in list_parts("scheduler")
