@@ -38,7 +38,7 @@ def test_help_explains_every_command(command: list[str], capsys) -> None:
             "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' (choices: gru, lstm)",
         ),
         (["train", "configs/toy.yaml", "train.max_step=1"], "did you mean 'max_steps'?"),
-        (["predict", "--input", "x.txt"], "error: predict needs --checkpoint CKPT (or --baseline lead)"),
+        (["predict", "--input", "x.txt"], "error: predict needs --checkpoint CKPT (or --baseline lead / oracle)"),
         (["predict", "--checkpoint", "missing.pt", "--input", "x.txt"], "error: checkpoint not found: missing.pt"),
         (["evaluate", "--predictions", "missing.txt", "--references", str(SAMPLE_DEV)], "error: "),
     ],

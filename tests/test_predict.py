@@ -107,6 +107,22 @@ def test_lead_baseline_needs_no_checkpoint(tmp_path) -> None:
     ]
 
 
+
+def test_oracle_baseline_picks_the_turn_closest_to_the_reference_and_leaves_rows_without_one_empty(tmp_path) -> None:
+    path = tmp_path / "dialogues.csv"
+    path.write_text(
+        "QID,Brand,Model,Question,Dialogue,Report\n"
+        "Q1,b,m,车不着火,技师说：检查火花塞|车主说：怎么办|技师说：更换油泵试试,建议更换油泵\n"
+        "Q2,b,m,刹车异响,技师说：更换刹车片,\n",
+        encoding="utf-8",
+    )
+    predict_file(None, path, tmp_path / "oracle.csv", baseline="oracle")
+    assert (tmp_path / "oracle.csv").read_text(encoding="utf-8").splitlines() == [
+        "QID,Prediction",
+        "Q1,更换油泵试试",
+        "Q2,",
+    ]
+
 def test_checkpoint_from_another_version_is_refused(reverse_run, tmp_path) -> None:
     ckpt = torch.load(reverse_run.result.best_checkpoint, weights_only=True)
     old = {**ckpt, "version": 0}
