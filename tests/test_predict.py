@@ -107,7 +107,6 @@ def test_lead_baseline_needs_no_checkpoint(tmp_path) -> None:
     ]
 
 
-
 def test_oracle_baseline_picks_the_turn_closest_to_the_reference_and_leaves_rows_without_one_empty(tmp_path) -> None:
     path = tmp_path / "dialogues.csv"
     path.write_text(
@@ -122,6 +121,7 @@ def test_oracle_baseline_picks_the_turn_closest_to_the_reference_and_leaves_rows
         "Q1,更换油泵试试",
         "Q2,",
     ]
+
 
 def test_checkpoint_from_another_version_is_refused(reverse_run, tmp_path) -> None:
     ckpt = torch.load(reverse_run.result.best_checkpoint, weights_only=True)
