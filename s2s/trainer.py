@@ -392,6 +392,7 @@ class Trainer:
             log.info("best checkpoint: %s (%s)", best, what)
             log.info("last checkpoint: %s | logs: %s, %s", last, self.run_dir.log_file, self.run_dir.metrics)
             log.info("TensorBoard: tensorboard --logdir %s", self.run_dir.tensorboard)
+        self.model = self.net  # DDP's reducer holds work of the process group: let it go first
         self.world.stop()
         return TrainResult(self.out, best, last, progress.step, progress.best_score, progress.best_step, stopped_early)
 
