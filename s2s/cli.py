@@ -1,4 +1,4 @@
-"""The command line: ``s2s config | prepare | embeddings | train | predict | evaluate | serve``.
+"""The command line: ``s2s config | prepare | embeddings | train | predict | evaluate | serve | info``.
 
 Thin by design: each command parses its arguments and calls the library function that does the
 work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from s2s import __version__
 from s2s.errors import ConfigError, S2SError
 
 log = logging.getLogger("s2s")
@@ -150,6 +151,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    from s2s.info import describe_checkpoint
+
+    print(describe_checkpoint(args.checkpoint))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from s2s.serve import serve
 
@@ -176,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train, run and score sequence-to-sequence summarizers from YAML configs.",
         epilog="Run `s2s COMMAND --help` for a command's options. Docs: README.md.",
     )
+    parser.add_argument("--version", action="version", version=f"s2s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument(
         "--plugin",
@@ -184,7 +193,16 @@ def _parser() -> argparse.ArgumentParser:
         help="import MODULE first (it may register its own parts); repeatable",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in (_add_config, _add_prepare, _add_embeddings, _add_train, _add_predict, _add_evaluate, _add_serve):
+    for add in (
+        _add_config,
+        _add_prepare,
+        _add_embeddings,
+        _add_train,
+        _add_predict,
+        _add_evaluate,
+        _add_serve,
+        _add_info,
+    ):
         add(commands)
     return parser
 
@@ -380,6 +398,17 @@ def _add_serve(commands: Any) -> None:
     )
     serve.add_argument("--api-docs", action="store_true", help="serve FastAPI's /docs and /openapi.json")
     serve.set_defaults(command=cmd_serve)
+
+
+def _add_info(commands: Any) -> None:
+    info = commands.add_parser(
+        "info",
+        help="what a checkpoint holds",
+        description="Print a checkpoint's model family and sizes, vocabularies, tokenizer, training step, "
+        "best score and the config it was trained with.",
+    )
+    info.add_argument("checkpoint", metavar="CKPT", help="an s2s checkpoint (.pt)")
+    info.set_defaults(command=cmd_info)
 
 
 def _kinds() -> list[str]:
