@@ -1,12 +1,17 @@
 """s2s: sequence-to-sequence summarization in PyTorch."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+VERSION = re.search(r'__version__ = "(.+)"', Path(__file__).with_name("s2s").joinpath("version.py").read_text()).group(
+    1
+)
+
 setup(
     name="s2s",
-    version="0.2.0",
+    version=VERSION,
     description="Train, run and inspect sequence-to-sequence summarizers (LSTM/GRU, attention, "
     "pointer-generator with coverage) from YAML configs.",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),

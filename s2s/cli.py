@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from s2s import __version__
 from s2s.errors import ConfigError, S2SError
+from s2s.version import __version__
 
 log = logging.getLogger("s2s")
 

@@ -1,0 +1,3 @@
+"""The package's version, in a module of its own so that any module can read it without the package."""
+
+__version__ = "0.2.0"
