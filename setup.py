@@ -5,9 +5,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-VERSION = re.search(r'__version__ = "(.+)"', Path(__file__).with_name("s2s").joinpath("version.py").read_text()).group(
-    1
-)
+VERSION_FILE = Path(__file__).with_name("s2s") / "version.py"
+VERSION = re.search(r'__version__ = "(.+)"', VERSION_FILE.read_text()).group(1)
 
 setup(
     name="s2s",
