@@ -32,6 +32,7 @@ setup(
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "plot": ["pillow>=10.1"],  # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1)
         "vectors": ["gensim>=4.3"],  # `s2s embeddings`: word2vec
+        "subwords": ["sentencepiece>=0.2"],  # tokenizer.type: sentencepiece
     },
     entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
 )

@@ -1,8 +1,9 @@
 """The checkpoint format: one type, read and written only here.
 
-A checkpoint is self-contained (weights + resolved config + vocabularies + progress), written
-atomically and read with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and
-dicts only. Files in a run directory (``train.output_dir``):
+A checkpoint is self-contained (weights + resolved config + vocabularies + progress, and the
+bytes of the files the config names, such as a SentencePiece model: ``assets``), written
+atomically and read with ``torch.load(weights_only=True)``: tensors, numbers, strings, bytes,
+lists and dicts only. Files in a run directory (``train.output_dir``):
 
 - ``best.pt``: the best model so far (by ``train.keep_best_by``), for prediction;
 - ``last.pt``: everything needed to resume (optimizer, scheduler, progress, random states),
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from s2s.assets import restore_assets
 from s2s.config import Config, from_dict, to_dict
 from s2s.errors import CheckpointError, ConfigError
 
@@ -73,6 +75,7 @@ class Checkpoint:
     model: dict[str, torch.Tensor]  # the model's state_dict
     progress: Progress = field(default_factory=Progress)
     training: TrainingState | None = None
+    assets: dict[str, bytes] = field(default_factory=dict)  # files the config names (assets.py)
 
     def to_dict(self) -> dict[str, Any]:
         payload = {
@@ -84,6 +87,8 @@ class Checkpoint:
             "model": self.model,
             "progress": dataclasses.asdict(self.progress),
         }
+        if self.assets:
+            payload["assets"] = self.assets
         if self.training is not None:
             payload |= dataclasses.asdict(self.training)
         return payload
@@ -109,7 +114,9 @@ class Checkpoint:
         if all(key in raw for key in ("optimizer", "scheduler", "rng")):
             training = TrainingState(raw["optimizer"], raw["scheduler"], raw.get("scaler"), raw["rng"])
         progress = Progress.from_dict(raw["progress"])
-        return cls(config, list(raw["src_vocab"]), list(raw["tgt_vocab"]), raw["model"], progress, training)
+        assets = raw.get("assets", {})
+        restore_assets(config, assets)
+        return cls(config, list(raw["src_vocab"]), list(raw["tgt_vocab"]), raw["model"], progress, training, assets)
 
     def save(self, path: str | Path) -> None:
         """Write to ``path`` atomically: a crash mid-write leaves the old file intact."""

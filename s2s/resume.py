@@ -43,6 +43,7 @@ RESUMABLE_KEYS = {
     "data.cache_dir",
 }
 FIXED_SECTIONS = ("model.", "vocab.", "tokenizer.")
+LEARNED = {"tokenizer.model"}  # given as none ("learn one"), these are the run's learned values
 
 
 def resolve_resume(cfg: Config) -> tuple[Config, tuple[Path, Checkpoint] | None]:
@@ -68,7 +69,7 @@ def resolve_resume(cfg: Config) -> tuple[Config, tuple[Path, Checkpoint] | None]
 def resume_config(saved: Config, given: Config) -> Config:
     """The checkpoint's config, with the given values of ``RESUMABLE_KEYS`` and ``predict.*``."""
     saved_flat, given_flat = _flatten(to_dict(saved)), _flatten(to_dict(given))
-    changed = sorted(k for k, v in given_flat.items() if saved_flat.get(k) != v)
+    changed = sorted(k for k, v in given_flat.items() if saved_flat.get(k) != v and not (k in LEARNED and v is None))
     shape = [k for k in changed if k.startswith(FIXED_SECTIONS)]
     if shape:
         diffs = "; ".join(f"{k}: {saved_flat.get(k)!r} -> {given_flat[k]!r}" for k in shape[:4])

@@ -1,6 +1,7 @@
 """A run directory (``train.output_dir``): what a run writes there, besides its checkpoints.
 
-``config.yaml`` (the resolved config), the vocabularies, ``train.log`` (the log lines),
+``config.yaml`` (the resolved config), the vocabularies, a learned tokenizer model
+(``sentencepiece.model``), ``train.log`` (the log lines),
 ``metrics.jsonl`` (one JSON record per training log line and per evaluation) and ``tensorboard/``.
 """
 
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from s2s.assets import write_atomically
 from s2s.config import Config, save_config
 from s2s.vocabulary import Vocabulary
 
@@ -61,6 +63,13 @@ class RunDirectory:
             return
         lines = self.metrics.read_text(encoding="utf-8").splitlines(keepends=True)
         self.metrics.write_text("".join(line for line in lines if json.loads(line)["step"] <= step), encoding="utf-8")
+
+    def save_tokenizer_model(self, cfg: Config, learned: Path) -> None:
+        """Copy the model the tokenizer learned into the run (``sentencepiece.model``); the config names the copy."""
+        copy = self.path / f"{cfg.tokenizer.type}.model"
+        write_atomically(copy, learned.read_bytes())
+        cfg.tokenizer.model = str(copy)
+        save_config(cfg, self.path / "config.yaml")
 
     def save_vocabularies(self, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> list[Path]:
         """``vocab.txt`` (shared) or ``src_vocab.txt`` + ``tgt_vocab.txt``; returns the paths."""

@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from s2s.assets import pack_assets
 from s2s.batching import Batch, collate, encode_corpus, example_lengths, plan_batches
 from s2s.checkpoint import Checkpoint, Progress, prune_step_checkpoints
 from s2s.config import Config, check_training, validate
@@ -100,6 +101,9 @@ class Trainer:
 
         with self.world.main_first():  # the main process tokenizes; the others read its cache
             data = prepare(cfg, progress=self.show_progress)
+        if data.tokenizer_model and self.world.is_main:
+            self.run_dir.save_tokenizer_model(cfg, data.tokenizer_model)
+        self.assets = pack_assets(cfg)
         self.src_vocab, self.tgt_vocab = _vocabularies(ckpt, cfg) if ckpt else (data.src_vocab, data.tgt_vocab)
         self.tokenizer = build_tokenizer(cfg.tokenizer)
         self.train_examples = encode_corpus(data.train, self.src_vocab, self.tgt_vocab)
@@ -345,6 +349,7 @@ class Trainer:
             self.net.state_dict(),
             dataclasses.replace(self.progress),
             training,
+            self.assets,
         )
 
     def _save(self, best: bool) -> None:
