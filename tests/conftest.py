@@ -56,15 +56,21 @@ class ToyRun:
 
 
 def train_toy_model(
-    directory: Path, task: str, *overrides: str, n_train: int = 3000, vocab: int = 20, name: str = "run"
+    directory: Path,
+    task: str,
+    *overrides: str,
+    n_train: int = 3000,
+    vocab: int = 20,
+    name: str = "run",
+    config: str = "toy.yaml",
 ) -> ToyRun:
-    """Train configs/toy.yaml on a synthetic task, everything under ``directory``."""
+    """Train configs/toy.yaml (or another ``config``) on a synthetic task, everything under ``directory``."""
     from s2s.config import load_config
     from s2s.trainer import train
 
     train_tsv, dev_tsv = toy_tasks.write_task(task, directory / f"{task}-{vocab}", n_train=n_train, vocab=vocab)
     cfg = load_config(
-        ROOT / "configs" / "toy.yaml",
+        ROOT / "configs" / config,
         [
             f"data.train={train_tsv}",
             f"data.dev={dev_tsv}",

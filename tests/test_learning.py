@@ -95,3 +95,22 @@ def test_coverage_loss_falls_and_stays_finite(train_toy, start: int) -> None:
     assert len(coverage) >= 8 and coverage[-1] < 0.6 * coverage[0]
     accuracy, _ = token_accuracy(run)
     assert accuracy >= 0.9
+
+
+TRANSFORMER = {"config": "toy_transformer.yaml"}
+
+
+@pytest.mark.parametrize("task,vocab,steps", [("reverse", 20, 500), ("copy", 20, 500), ("sort", 10, 600)])
+def test_transformer_fits_each_task(train_toy, task: str, vocab: int, steps: int) -> None:
+    run = train_toy(task, f"train.max_steps={steps}", vocab=vocab, **TRANSFORMER)
+    assert exact_match(run) >= 0.9
+
+
+def test_transformer_pointer_generator_copies_words_outside_the_vocabulary(train_toy) -> None:
+    copying = train_toy("copy_names", "model.copy=true", *COPY_NAMES, name="pgn", **TRANSFORMER)
+    accuracy, in_vocab = token_accuracy(copying)
+    assert in_vocab < 0.05
+    assert accuracy >= 0.9
+    plain = train_toy("copy_names", *COPY_NAMES, name="plain", **TRANSFORMER)
+    plain_accuracy, _ = token_accuracy(plain)
+    assert plain_accuracy <= in_vocab
