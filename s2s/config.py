@@ -178,6 +178,21 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return _finish(layers, str(path))
 
 
+@dataclass
+class _DataSection:
+    """A config's ``data`` section alone (nothing else is built, so no model part is imported)."""
+
+    data: DataConfig = part(READERS, "automaster", base=DataConfig, resolve=_data_format)
+
+
+def load_data_config(path: str | Path) -> DataConfig:
+    """The ``data`` section of config ``path`` (its ``base:`` chain followed), checked; torch-free."""
+    layers = Layers(_DataSection, legacy={"data": V1_KEYS["data"]})
+    for file, raw in _read_with_bases(Path(path), seen=()):
+        layers.add({"data": raw.get("data") or {}}, str(file))
+    return layers.build().data
+
+
 def from_dict(
     raw: Mapping[str, Any], source: str = "<dict>", changes: Mapping[str, Any] | None = None, changes_source: str = ""
 ) -> Config:
