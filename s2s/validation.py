@@ -7,10 +7,12 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from s2s import metrics
 from s2s.batching import EncodedExample, collate, example_lengths, plan_batches
@@ -45,19 +47,23 @@ def validate_model(
     device: torch.device,
     coverage: bool,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """``{"loss", "ppl", "scores": metrics.score(...), "example": (hypothesis, prediction, reference)}``."""
+    """``{"loss", "ppl", "scores": metrics.score(...), "example": (hypothesis, prediction, reference),
+    "seconds"}``; ``progress`` shows a bar for the loss and one for the decoding."""
+    started = time.perf_counter()
     model.eval()
     examples = dev.examples
     greedy = dataclasses.replace(predict, search="greedy", batch_size=batch_size)
     nll, tokens = 0.0, 0
     with torch.no_grad(), autocast():
         src_lengths, tgt_lengths = example_lengths(examples)
-        for indices in plan_batches(src_lengths, tgt_lengths, batch_size=batch_size):
+        plan = plan_batches(src_lengths, tgt_lengths, batch_size=batch_size)
+        for indices in tqdm(plan, desc="dev loss", unit="batch", disable=not progress, dynamic_ncols=True, leave=False):
             batch = collate(examples, indices).to(device)
             nll += float(model(batch, coverage=coverage).token_loss.sum())
             tokens += int(batch.tgt_mask.sum())
-        hypotheses = search_examples(model, examples, greedy, device=device, coverage=coverage)
+        hypotheses = search_examples(model, examples, greedy, device=device, coverage=coverage, progress=progress)
         shown = search(model, collate(examples, [0]).to(device), greedy, return_attention=True, coverage=coverage)[0][0]
     predictions = [tokenizer.detokenize(tgt_vocab.decode(h[0].tokens, ex.oovs)) for h, ex in zip(hypotheses, examples)]
     loss = nll / max(tokens, 1)
@@ -66,6 +72,7 @@ def validate_model(
         "ppl": math.exp(min(loss, 50.0)),
         "scores": metrics.score(predictions, dev.references, levels=("word", "char")),
         "example": (shown, predictions[0], dev.references[0]),
+        "seconds": time.perf_counter() - started,
     }
 
 
@@ -97,7 +104,7 @@ def report(
     char = scores["char"]
     best_score, best_step = best
     log.info(
-        "step %d | dev loss %.3f ppl %.1f | ROUGE-1/2/L %.1f/%.1f/%.1f (char) | best %s @ %d%s%s",
+        "step %d | dev loss %.3f ppl %.1f | ROUGE-1/2/L %.1f/%.1f/%.1f (char) | best %s @ %d%s | evaluated in %.1f s%s",
         step,
         result["loss"],
         result["ppl"],
@@ -107,6 +114,7 @@ def report(
         metric.format(best_score) if best_score is not None else "-",
         best_step,
         " | new best" if improved else "",
+        result["seconds"],
         stopping,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -259,6 +260,43 @@ def test_time_budget_stops_the_run(toy_config) -> None:
     result = train(toy_config("train.max_steps=0", "train.max_minutes=0.02", "train.eval_every=0"), show_progress=False)
     assert 0 < result.steps < 10_000  # about 1.2 s of updates, then the final evaluation and save
     assert load_checkpoint(result.last_checkpoint)["progress"]["step"] == result.steps
+
+
+def test_an_epoch_bounded_run_shows_its_total_and_logs_each_line_once(toy_config, tmp_path, capsys) -> None:
+    from s2s.cli import main
+
+    cfg = toy_config()
+    out = tmp_path / "cli"
+    args = [f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}", f"data.cache_dir={cfg.data.cache_dir}"]
+    limits = [
+        "train.max_steps=0",
+        "train.max_epochs=2",
+        "train.batch_size=32",
+        "train.accumulate=3",
+        "train.log_every=2",
+        "train.eval_every=4",
+    ]
+    assert (
+        main(["train", "configs/toy.yaml", *args, *limits, "train.scheduler.type=constant", f"train.output_dir={out}"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "8/8 [" in err  # 4 updates an epoch (see above); was "8step [..., ?step/s]"
+    assert "dev loss: " in err and "decoding: " in err  # the evaluation's bars
+    for step in (4, 8):
+        assert err.count(f"step {step} | dev loss") == 1  # was printed twice to a pipe or a file
+    assert re.search(r"step 8 \| dev loss .* \| evaluated in \d+\.\d s", err)
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"done: 8 steps in \d+\.\d s \| best: ROUGE-L [\d.]+ \(char\) at step \d \| {out / 'best.pt'}", last
+    )
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert [int(step) for step in re.findall(r"INFO step (\d+) \| epoch \d \| loss [\d.]+ ppl", log)] == [2, 4, 6, 8]
+
+
+def test_a_time_bounded_run_estimates_its_total(toy_config, capsys) -> None:
+    train(toy_config("train.max_steps=0", "train.max_minutes=0.01", "train.eval_every=0"), show_progress=True)
+    assert re.search(r"\d+/\d+ \[", capsys.readouterr().err)
 
 
 def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
