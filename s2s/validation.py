@@ -19,9 +19,9 @@ from s2s.batching import EncodedExample, collate, example_lengths, plan_batches
 from s2s.config import PredictConfig
 from s2s.metrics import Metric
 from s2s.model import Seq2SeqModel
-from s2s.plotting import attention_image
+from s2s.plotting import attention_tensor
 from s2s.rundir import RunDirectory
-from s2s.search import Hypothesis, search, search_examples
+from s2s.search import search, search_examples
 from s2s.tokenizers import Tokenizer
 from s2s.vocabulary import Vocabulary
 
@@ -50,7 +50,8 @@ def validate_model(
     progress: bool = False,
 ) -> dict[str, Any]:
     """``{"loss", "ppl", "scores": metrics.score(...), "example": (hypothesis, prediction, reference),
-    "seconds"}``; ``progress`` shows a bar for the loss and one for the decoding."""
+    "example_tokens": (its words, its source words), "seconds"}``; ``progress``: bars for the loss
+    and the decoding."""
     started = time.perf_counter()
     model.eval()
     examples = dev.examples
@@ -72,6 +73,10 @@ def validate_model(
         "ppl": math.exp(min(loss, 50.0)),
         "scores": metrics.score(predictions, dev.references, levels=("word", "char")),
         "example": (shown, predictions[0], dev.references[0]),
+        "example_tokens": (
+            tgt_vocab.decode(shown.tokens, examples[0].oovs),
+            tgt_vocab.decode(examples[0].src_ext, examples[0].oovs),
+        ),
         "seconds": time.perf_counter() - started,
     }
 
@@ -99,7 +104,9 @@ def report(
     record["dev_repeated_trigrams"] = scores["guards"]["repeated_trigrams"]["word"]
     run_dir.append_metrics(record)
     hypothesis, prediction, reference = result["example"]
-    _log_heatmap(writer, hypothesis, step)
+    if hypothesis.attention is not None and hypothesis.attention.numel():
+        words, source = result["example_tokens"]
+        writer.add_image("dev/attention", attention_tensor(hypothesis.attention, words, source, hypothesis.p_gen), step)
     writer.add_text("dev/example", f"prediction: {prediction}  \nreference: {reference}", step)
     char = scores["char"]
     best_score, best_step = best
@@ -121,8 +128,3 @@ def report(
 
 def references(targets: Sequence[list[str]], tokenizer: Tokenizer) -> list[str]:
     return [tokenizer.detokenize(t) for t in targets]
-
-
-def _log_heatmap(writer: Any, hypothesis: Hypothesis, step: int) -> None:
-    if hypothesis.attention is not None and hypothesis.attention.numel():
-        writer.add_image("dev/attention", attention_image(hypothesis.attention, hypothesis.p_gen), step)

@@ -321,6 +321,18 @@ def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
     ):
         assert tag in scalars
     assert "dev/attention" in events.Tags()["images"]
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(events.Images("dev/attention")[-1].encoded_image_string)).convert("RGB")
+    inked = {(x, y) for x in range(image.width) for y in range(image.height) if len(set(image.getpixel((x, y)))) == 1}
+    dark = {(x, y) for x, y in inked if image.getpixel((x, y))[0] < 100}  # text: grey, never a viridis colour
+    assert image.height >= 64 and image.width >= 64  # was one or two stripes, 25 to 48 pixels high
+    assert any(x < 16 for x, _ in dark)  # the output words on the left
+    assert any(y > image.height - 16 for _, y in dark)  # the colour scale's labels at the bottom
+    copy_column = {image.getpixel((image.width - 16, y)) for y in range(image.height)}
+    assert len(copy_column - {(255, 255, 255)}) > 1  # the pointer-generator's copy column
     assert len(events.Scalars("train/loss")) == 40
 
 
