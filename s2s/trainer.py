@@ -19,7 +19,6 @@ import logging
 import math
 import random
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from s2s.prepare import prepare, write_splits
 from s2s.registry import METRICS, OPTIMIZERS, SAMPLING, SCHEDULERS
 from s2s.resume import capture_training_state, resolve_resume, restore_training_state
 from s2s.rundir import RunDirectory
+from s2s.runlog import Window, console_loggers, duration, expected_steps, training_line
 from s2s.runtime import tune_cpu
 from s2s.tokenizers import build_tokenizer
 from s2s.validation import DevSet, references, report, validate_model
@@ -149,16 +149,16 @@ class Trainer:
     def run(self) -> TrainResult:
         progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
         started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
-        window, per_epoch = _Window(), math.ceil(len(self._epoch_plan(0)) / self.tcfg.accumulate)
+        window, per_epoch = Window(), math.ceil(len(self._epoch_plan(0)) / self.tcfg.accumulate)
         bar = tqdm(
-            total=self._expected_steps(per_epoch),
+            total=expected_steps(self.tcfg, progress, per_epoch),
             initial=progress.step,
             unit="step",
             disable=not self.show_progress,
             dynamic_ncols=True,
         )
         try:
-            with self._signal_handlers(), logging_redirect_tqdm(_console_loggers()):
+            with self._signal_handlers(), logging_redirect_tqdm(console_loggers()):
                 while not self._done() and not stopped_early:
                     plan = self._epoch_plan(progress.epoch)
                     while progress.batch_in_epoch < len(plan) and not self._done() and not stopped_early:
@@ -167,7 +167,7 @@ class Trainer:
                         progress.batch_in_epoch += len(group)
                         progress.step += 1
                         progress.seconds = time.perf_counter() - started
-                        bar.total = self._expected_steps(per_epoch)
+                        bar.total = expected_steps(self.tcfg, progress, per_epoch)
                         bar.update(1)
                         if progress.step % self.tcfg.log_every == 0:
                             self._log_training(window.flush(), bar)
@@ -190,18 +190,6 @@ class Trainer:
         return bool(
             (t.max_steps and p.step >= t.max_steps) or (t.max_epochs and p.epoch >= t.max_epochs) or out_of_time
         )
-
-    def _expected_steps(self, per_epoch: int) -> int | None:
-        """The updates the run will have taken when it stops, as far as its limits tell (the bar's
-        total): train.max_steps, train.max_epochs x ``per_epoch`` updates, the time budget at the
-        pace so far; the first of them to be met. None when there is no limit to tell by yet."""
-        t, p = self.tcfg, self.progress
-        limits = [t.max_steps] if t.max_steps else []
-        if t.max_epochs:
-            limits.append(t.max_epochs * per_epoch)
-        if t.max_minutes and p.step and p.seconds > 0:
-            limits.append(max(p.step, round(p.step * 60 * t.max_minutes / p.seconds)))
-        return min(limits) if limits else None
 
     def _epoch_plan(self, epoch: int) -> list[list[int]]:
         """This process's batches for ``epoch``: the same plan everywhere, a shard per process."""
@@ -301,15 +289,7 @@ class Trainer:
         bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{stats['tokens_per_sec']:.0f}")
         if not self.world.is_main:
             return
-        log.info(
-            "step %d | epoch %d | loss %.3f ppl %.2f | lr %.2e | %.0f tokens/s",
-            stats["step"],
-            stats["epoch"] + 1,
-            stats["loss"],
-            stats["ppl"],
-            lr,
-            stats["tokens_per_sec"],
-        )
+        log.info(training_line(stats))
         self.run_dir.append_metrics(stats)
         for name in ("loss", "coverage_loss", "lr", "grad_norm", "tokens_per_sec", "sampling"):
             if name in stats:
@@ -417,7 +397,7 @@ class Trainer:
             log.info(
                 "done: %d steps in %s%s | best: %s | %s",
                 progress.step,
-                _duration(progress.seconds),
+                duration(progress.seconds),
                 " (stopped early)" if stopped_early else "",
                 what,
                 best,
@@ -450,50 +430,6 @@ class Trainer:
     def _interrupted(self) -> bool:
         """Whether a signal arrived here (or, in a distributed run, in any process)."""
         return self.world.any(self._signal is not None)
-
-
-class _Window:
-    """Training statistics since the last log line."""
-
-    def __init__(self) -> None:
-        self.nll, self.coverage, self.tokens, self.norms, self.start = 0.0, 0.0, 0, [], time.perf_counter()
-
-    def add(self, nll: float, coverage: float, tokens: int, grad_norm: float) -> None:
-        self.nll += nll
-        self.coverage += coverage
-        self.tokens += tokens
-        self.norms.append(grad_norm)
-
-    def flush(self) -> dict[str, float]:
-        """Per-token loss (and coverage loss, when there is one), mean gradient norm, tokens/s."""
-        elapsed = time.perf_counter() - self.start
-        loss = self.nll / max(self.tokens, 1)
-        stats = {
-            "loss": loss,
-            "ppl": math.exp(min(loss, 50.0)),
-            "grad_norm": sum(self.norms) / max(len(self.norms), 1),
-            "tokens_per_sec": self.tokens / max(elapsed, 1e-9),
-        }
-        if self.coverage:
-            stats["coverage_loss"] = self.coverage / max(self.tokens, 1)
-        self.__init__()
-        return stats
-
-
-def _console_loggers() -> list[logging.Logger]:
-    """The s2s logger when it writes to the console: its lines then go through tqdm, above the
-    bar, and nowhere else (tqdm's default, the root logger, printed each line a second time)."""
-    package = logging.getLogger("s2s")
-    console = any(getattr(h, "stream", None) in (sys.stdout, sys.stderr) for h in package.handlers)
-    return [package] if console else []
-
-
-def _duration(seconds: float) -> str:
-    """``42.0 s`` or ``1:02:03``."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def _vocabularies(ckpt: Checkpoint, cfg: Config) -> tuple[Vocabulary, Vocabulary]:

@@ -294,6 +294,20 @@ def test_an_epoch_bounded_run_shows_its_total_and_logs_each_line_once(toy_config
     assert [int(step) for step in re.findall(r"INFO step (\d+) \| epoch \d \| loss [\d.]+ ppl", log)] == [2, 4, 6, 8]
 
 
+def test_the_expected_steps_come_from_the_first_limit_met() -> None:
+    from s2s.config import TrainConfig
+    from s2s.runlog import duration, expected_steps
+
+    start, later = Progress(), Progress(step=10, seconds=6.0)
+    assert expected_steps(TrainConfig(max_steps=100), start, per_epoch=7) == 100
+    assert expected_steps(TrainConfig(max_epochs=3), start, per_epoch=7) == 21
+    assert expected_steps(TrainConfig(max_steps=15, max_epochs=3), start, per_epoch=7) == 15
+    assert expected_steps(TrainConfig(max_minutes=1), start, per_epoch=7) is None  # no pace yet
+    assert expected_steps(TrainConfig(max_minutes=1), later, per_epoch=7) == 100  # 10 steps in 6 s of 60
+    assert expected_steps(TrainConfig(max_epochs=30, max_minutes=1), later, per_epoch=7) == 100
+    assert (duration(42.04), duration(3723)) == ("42.0 s", "1:02:03")
+
+
 def test_a_time_bounded_run_estimates_its_total(toy_config, capsys) -> None:
     train(toy_config("train.max_steps=0", "train.max_minutes=0.01", "train.eval_every=0"), show_progress=True)
     assert re.search(r"\d+/\d+ \[", capsys.readouterr().err)
