@@ -261,7 +261,7 @@ def _add_embeddings(commands: Any) -> None:
         commands,
         "embeddings",
         cmd_embeddings,
-        "Train word2vec vectors (needs s2s[vectors]) on the training split of CONFIG and unlabelled "
+        "Train word2vec vectors (needs s2s-summarizer[vectors]) on the training split of CONFIG and unlabelled "
         "--extra files, for model.embeddings.pretrained.",
     )
     embeddings.add_argument("--output", required=True, metavar="FILE", help="the vectors, word2vec text format")
@@ -331,7 +331,9 @@ def _add_predict(commands: Any) -> None:
         help="attention models: replace <unk> by the most-attended source word",
     )
     predict.add_argument(
-        "--plot-attention", metavar="DIR", help="write an attention heatmap PNG per input into DIR (needs s2s[plot])"
+        "--plot-attention",
+        metavar="DIR",
+        help="write an attention heatmap PNG per input into DIR (needs s2s-summarizer[plot])",
     )
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument(
@@ -400,7 +402,7 @@ def _add_evaluate(commands: Any) -> None:
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
-        help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
+        help="A web page and JSON API to try a checkpoint (needs s2s-summarizer[serve]).",
         description="Serve a checkpoint: a page with attention heatmaps, POST /summarize, GET /health.",
     )
     serve.add_argument("--checkpoint", required=True, metavar="CKPT")

@@ -51,7 +51,7 @@ class DataConfig:
     format: str | None = None  # the reader (automaster, csv, tsv, jsonl, ...); none: from data.train's name
     train: str | None = None  # path; for `parallel`, the prefix of PREFIX.src / PREFIX.tgt
     dev: str | None = None  # path of the dev set (none: data.dev_split carves one out of train)
-    test: str | None = None  # path of a test set: tokenized by `s2s prepare` (for the vocabularies' coverage)
+    test: str | None = None  # a test set: prepare and train tokenize it (cached) and log its size; nothing reads it
     dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
     test_split: NonNegativeFloat = 0.0  # train rows held out of training, selection and tuning: a fraction or a count
     max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)

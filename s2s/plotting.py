@@ -1,4 +1,4 @@
-"""Attention heatmaps: the labelled figure (words, copy column, colour scale; Pillow, ``s2s[plot]``)
+"""Attention heatmaps: the labelled figure (words, copy column, colour scale; Pillow, ``s2s-summarizer[plot]``)
 that ``s2s predict --plot-attention DIR`` writes as PNGs and training logs to TensorBoard, and the
 bare grid as an image tensor (no plotting library needed)."""
 
@@ -45,7 +45,7 @@ def attention_image(attention: Tensor, p_gen: Tensor | None = None, max_side: in
 
 
 # --------------------------------------------------------------------------------------------
-# Labelled PNGs (``s2s predict --plot-attention DIR``): Pillow, the optional extra ``s2s[plot]``
+# Labelled PNGs (``s2s predict --plot-attention DIR``): Pillow, the optional extra ``s2s-summarizer[plot]``
 # --------------------------------------------------------------------------------------------
 
 FONT_ENV = "S2S_FONT"  # a font file to label heatmaps with; else a known CJK font is looked for
@@ -148,7 +148,9 @@ def attention_tensor(
     try:
         figure = attention_figure(attention, output_tokens, source_tokens, p_gen)
     except ImportError:
-        _warn_once("TensorBoard heatmaps without labels or scale: Pillow is missing (pip install 's2s[plot]')")
+        _warn_once(
+            "TensorBoard heatmaps without labels or scale: Pillow is missing (pip install 's2s-summarizer[plot]')"
+        )
         copied = None if p_gen is None else 1 - p_gen
         return attention_image(attention, copied, max_side=12 * max(attention.shape))
     pixels = torch.frombuffer(bytearray(figure.tobytes()), dtype=torch.uint8)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed: pip install 's2s[plot]'")
+Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed: pip install 's2s-summarizer[plot]'")
 
 from s2s import plotting  # noqa: E402
 from s2s.cli import main  # noqa: E402
@@ -119,5 +119,5 @@ def test_plot_attention_needs_a_model(tmp_path: Path, capsys) -> None:
 def test_a_missing_pillow_is_one_clear_line(pointer_generator: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if not installed
     assert _predict(pointer_generator, tmp_path, "--plot-attention", str(tmp_path / "heat")) == 2
-    assert capsys.readouterr().err.strip() == "error: --plot-attention needs PIL: pip install 's2s[plot]'"
+    assert capsys.readouterr().err.strip() == "error: --plot-attention needs PIL: pip install 's2s-summarizer[plot]'"
     assert not (tmp_path / "heat").exists()
