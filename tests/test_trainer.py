@@ -308,6 +308,19 @@ def test_the_expected_steps_come_from_the_first_limit_met() -> None:
     assert (duration(42.04), duration(3723)) == ("42.0 s", "1:02:03")
 
 
+def test_lr_zero_with_the_cosine_schedule_trains(toy_config, tmp_path, capsys) -> None:
+    """Was a ZeroDivisionError traceback from optim.py."""
+    from s2s.cli import main
+
+    cfg = toy_config()
+    out = tmp_path / "lr0"
+    args = [f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}", f"data.cache_dir={cfg.data.cache_dir}"]
+    run = ["train.max_steps=4", "train.eval_every=0", "train.log_every=1", f"train.output_dir={out}"]
+    assert main(["train", "configs/toy.yaml", *args, *run, "train.optimizer.lr=0", "train.scheduler.type=cosine"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert [r["lr"] for r in records(out) if "loss" in r] == [0.0] * 4
+
+
 def test_a_time_bounded_run_estimates_its_total(toy_config, capsys) -> None:
     train(toy_config("train.max_steps=0", "train.max_minutes=0.01", "train.eval_every=0"), show_progress=True)
     assert re.search(r"\d+/\d+ \[", capsys.readouterr().err)
