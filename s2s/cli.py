@@ -361,7 +361,7 @@ def _add_evaluate(commands: Any) -> None:
         "--format",
         metavar="READER",
         help="references format: a reader (automaster, csv, tsv, jsonl, parallel, text, ...; "
-        "default: from the extension: .csv, .tsv, .jsonl, PREFIX with PREFIX.tgt, else text)",
+        "default: from the extension: .csv, .tsv, .jsonl, PREFIX with PREFIX.src/.tgt, else text)",
     )
     evaluate.add_argument(
         "--target-field",

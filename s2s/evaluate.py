@@ -4,7 +4,7 @@ Predictions are a ``QID,Prediction`` CSV (a file ending in ``.csv``, any case) o
 one per line. References are read through a reader's target field: the reader named by
 ``fmt`` (``--format``), else by the file's name (``.csv``: the AutoMaster train layout, ``QID``
 and ``Report`` columns; ``.tsv``: the last column; ``.jsonl``; a parallel ``PREFIX`` with
-``PREFIX.tgt``), else plain text, one per line (a line with tabs is refused: it is a TSV);
+``PREFIX.src`` and ``PREFIX.tgt``), else plain text, one per line (a line with tabs is refused: it is a TSV);
 ``target_field`` and a run's ``config`` (its ``data`` section) choose the field. Predictions and
 references that both have QIDs are matched by QID; otherwise by position.
 
