@@ -7,9 +7,10 @@ from setuptools import find_packages, setup
 
 VERSION_FILE = Path(__file__).with_name("s2s") / "version.py"
 VERSION = re.search(r'__version__ = "(.+)"', VERSION_FILE.read_text()).group(1)
+DISTRIBUTION = re.search(r'DISTRIBUTION = "(.+?)"', VERSION_FILE.read_text()).group(1)  # "s2s" is taken on PyPI
 
 setup(
-    name="s2s",
+    name=DISTRIBUTION,
     version=VERSION,
     description="Train, run and inspect sequence-to-sequence summarizers (LSTM/GRU, attention, "
     "pointer-generator with coverage) from YAML configs.",

@@ -139,7 +139,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from s2s.evaluate import compare, evaluate, format_comparison, format_report
 
-    options = {"bootstrap": args.bootstrap, "seed": args.seed}
+    options = {
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
+        "fmt": args.format,
+        "target_field": args.target_field,
+        "config": args.config,
+    }
     options = {k: v for k, v in options.items() if v is not None}
     if args.compare:
         result = compare(args.predictions, args.compare, args.references, level=args.level, **options)
@@ -255,7 +261,7 @@ def _add_embeddings(commands: Any) -> None:
         commands,
         "embeddings",
         cmd_embeddings,
-        "Train word2vec vectors (needs s2s[vectors]) on the training split of CONFIG and unlabelled "
+        "Train word2vec vectors (needs s2s-summarizer[vectors]) on the training split of CONFIG and unlabelled "
         "--extra files, for model.embeddings.pretrained.",
     )
     embeddings.add_argument("--output", required=True, metavar="FILE", help="the vectors, word2vec text format")
@@ -325,7 +331,9 @@ def _add_predict(commands: Any) -> None:
         help="attention models: replace <unk> by the most-attended source word",
     )
     predict.add_argument(
-        "--plot-attention", metavar="DIR", help="write an attention heatmap PNG per input into DIR (needs s2s[plot])"
+        "--plot-attention",
+        metavar="DIR",
+        help="write an attention heatmap PNG per input into DIR (needs s2s-summarizer[plot])",
     )
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument(
@@ -341,13 +349,30 @@ def _add_evaluate(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="ROUGE-1/2/L (word and character level) of predictions against references.",
-        description="Score predictions (QID,Prediction CSV or text) against references (AutoMaster "
-        "CSV, matched by QID, or text, by line): ROUGE F1 averaged over examples, plus counts of "
-        "empty outputs, <unk> and repeated trigrams. --bootstrap adds 95% confidence intervals; "
-        "--compare tests whether the predictions (a) score better than a second system (b).",
+        description="Score predictions (QID,Prediction CSV or text) against references (the target "
+        "field of any file a reader reads: AutoMaster CSV, TSV, JSONL, parallel, or text, one per "
+        "line; matched by QID where both sides have one, else by line): ROUGE F1 averaged over "
+        "examples, plus counts of empty outputs, <unk> and repeated trigrams. --bootstrap adds 95% "
+        "confidence intervals; --compare tests whether the predictions (a) score better than a second system (b).",
     )
     evaluate.add_argument("--predictions", required=True, metavar="FILE", help="the system's outputs (a)")
-    evaluate.add_argument("--references", required=True, metavar="FILE")
+    evaluate.add_argument("--references", required=True, metavar="FILE", help="the reference summaries")
+    evaluate.add_argument(
+        "--format",
+        metavar="READER",
+        help="references format: a reader (automaster, csv, tsv, jsonl, parallel, text, ...; "
+        "default: from the extension: .csv, .tsv, .jsonl, PREFIX with PREFIX.src/.tgt, else text)",
+    )
+    evaluate.add_argument(
+        "--target-field",
+        metavar="NAME",
+        help="the references' field (csv, jsonl: a name, default Report; tsv: a column number, default -1)",
+    )
+    evaluate.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="read the references with the data options of this config (a run's config.yaml)",
+    )
     evaluate.add_argument(
         "--level",
         choices=["word", "char", "both"],
@@ -377,7 +402,7 @@ def _add_evaluate(commands: Any) -> None:
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
-        help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
+        help="A web page and JSON API to try a checkpoint (needs s2s-summarizer[serve]).",
         description="Serve a checkpoint: a page with attention heatmaps, POST /summarize, GET /health.",
     )
     serve.add_argument("--checkpoint", required=True, metavar="CKPT")

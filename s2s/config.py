@@ -51,7 +51,7 @@ class DataConfig:
     format: str | None = None  # the reader (automaster, csv, tsv, jsonl, ...); none: from data.train's name
     train: str | None = None  # path; for `parallel`, the prefix of PREFIX.src / PREFIX.tgt
     dev: str | None = None  # path of the dev set (none: data.dev_split carves one out of train)
-    test: str | None = None  # path of a test set: tokenized by `s2s prepare` (for the vocabularies' coverage)
+    test: str | None = None  # a test set: prepare and train tokenize it (cached) and log its size; nothing reads it
     dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
     test_split: NonNegativeFloat = 0.0  # train rows held out of training, selection and tuning: a fraction or a count
     max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)
@@ -176,6 +176,21 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for override in overrides:
         layers.add(parse_override(override), f"command line ({override})")
     return _finish(layers, str(path))
+
+
+@dataclass
+class _DataSection:
+    """A config's ``data`` section alone (nothing else is built, so no model part is imported)."""
+
+    data: DataConfig = part(READERS, "automaster", base=DataConfig, resolve=_data_format)
+
+
+def load_data_config(path: str | Path) -> DataConfig:
+    """The ``data`` section of config ``path`` (its ``base:`` chain followed), checked; torch-free."""
+    layers = Layers(_DataSection, legacy={"data": V1_KEYS["data"]})
+    for file, raw in _read_with_bases(Path(path), seen=()):
+        layers.add({"data": raw.get("data") or {}}, str(file))
+    return layers.build().data
 
 
 def from_dict(

@@ -9,7 +9,7 @@ With no ``model`` file, the model is learned from the training rows' sources and
 data is prepared (``prepare.learn_tokenizer``), cached, copied into the run directory and carried
 inside every checkpoint (``assets``). Text is taken as it is (no Unicode normalization) and spaces
 become the piece marker "▁", so ``detokenize(tokenize(text))`` gives back the text, its runs of
-whitespace made single spaces. Needs the ``subwords`` extra (``pip install 's2s[subwords]'``).
+whitespace made single spaces. Needs the ``subwords`` extra (``pip install 's2s-summarizer[subwords]'``).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from s2s.prepare import prepare, write_splits
 from s2s.registry import METRICS, OPTIMIZERS, SAMPLING, SCHEDULERS
 from s2s.resume import capture_training_state, resolve_resume, restore_training_state
 from s2s.rundir import RunDirectory
+from s2s.runlog import Window, console_loggers, duration, expected_steps, training_line
 from s2s.runtime import tune_cpu
 from s2s.tokenizers import build_tokenizer
 from s2s.validation import DevSet, references, report, validate_model
@@ -152,16 +153,16 @@ class Trainer:
     def run(self) -> TrainResult:
         progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
         started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
-        window = _Window()
+        window, per_epoch = Window(), math.ceil(len(self._epoch_plan(0)) / self.tcfg.accumulate)
         bar = tqdm(
-            total=self.tcfg.max_steps or None,
+            total=expected_steps(self.tcfg, progress, per_epoch),
             initial=progress.step,
             unit="step",
             disable=not self.show_progress,
             dynamic_ncols=True,
         )
         try:
-            with self._signal_handlers(), logging_redirect_tqdm():
+            with self._signal_handlers(), logging_redirect_tqdm(console_loggers()):
                 while not self._done() and not stopped_early:
                     plan = self._epoch_plan(progress.epoch)
                     while progress.batch_in_epoch < len(plan) and not self._done() and not stopped_early:
@@ -170,6 +171,7 @@ class Trainer:
                         progress.batch_in_epoch += len(group)
                         progress.step += 1
                         progress.seconds = time.perf_counter() - started
+                        bar.total = expected_steps(self.tcfg, progress, per_epoch)
                         bar.update(1)
                         if progress.step % self.tcfg.log_every == 0:
                             self._log_training(window.flush(), bar)
@@ -291,6 +293,7 @@ class Trainer:
         bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{stats['tokens_per_sec']:.0f}")
         if not self.world.is_main:
             return
+        log.info(training_line(stats))
         self.run_dir.append_metrics(stats)
         for name in ("loss", "coverage_loss", "lr", "grad_norm", "tokens_per_sec", "sampling"):
             if name in stats:
@@ -311,6 +314,7 @@ class Trainer:
                     device=self.device,
                     coverage=progress.coverage_on,
                     autocast=self._autocast,
+                    progress=self.show_progress,
                 )
                 score = self.metric.read(result)
                 improved = self.metric.better(score, progress.best_score)
@@ -393,10 +397,16 @@ class Trainer:
                 if score is not None
                 else f"the model at step {progress.best_step}; no dev set"
             )
-            log.info("done: %d steps%s", progress.step, " (stopped early)" if stopped_early else "")
-            log.info("best checkpoint: %s (%s)", best, what)
             log.info("last checkpoint: %s | logs: %s, %s", last, self.run_dir.log_file, self.run_dir.metrics)
             log.info("TensorBoard: tensorboard --logdir %s", self.run_dir.tensorboard)
+            log.info(
+                "done: %d steps in %s%s | best: %s | %s",
+                progress.step,
+                duration(progress.seconds),
+                " (stopped early)" if stopped_early else "",
+                what,
+                best,
+            )
         self.model = self.net  # DDP's reducer holds work of the process group: let it go first
         self.world.stop()
         return TrainResult(self.out, best, last, progress.step, progress.best_score, progress.best_step, stopped_early)
@@ -425,34 +435,6 @@ class Trainer:
     def _interrupted(self) -> bool:
         """Whether a signal arrived here (or, in a distributed run, in any process)."""
         return self.world.any(self._signal is not None)
-
-
-class _Window:
-    """Training statistics since the last log line."""
-
-    def __init__(self) -> None:
-        self.nll, self.coverage, self.tokens, self.norms, self.start = 0.0, 0.0, 0, [], time.perf_counter()
-
-    def add(self, nll: float, coverage: float, tokens: int, grad_norm: float) -> None:
-        self.nll += nll
-        self.coverage += coverage
-        self.tokens += tokens
-        self.norms.append(grad_norm)
-
-    def flush(self) -> dict[str, float]:
-        """Per-token loss (and coverage loss, when there is one), mean gradient norm, tokens/s."""
-        elapsed = time.perf_counter() - self.start
-        loss = self.nll / max(self.tokens, 1)
-        stats = {
-            "loss": loss,
-            "ppl": math.exp(min(loss, 50.0)),
-            "grad_norm": sum(self.norms) / max(len(self.norms), 1),
-            "tokens_per_sec": self.tokens / max(elapsed, 1e-9),
-        }
-        if self.coverage:
-            stats["coverage_loss"] = self.coverage / max(self.tokens, 1)
-        self.__init__()
-        return stats
 
 
 def _vocabularies(ckpt: Checkpoint, cfg: Config) -> tuple[Vocabulary, Vocabulary]:

@@ -51,6 +51,26 @@ def test_csv_predictions_keep_input_order_and_qids(reverse_run, tmp_path) -> Non
     assert correct >= 50  # each line is the reverse of its own source
 
 
+def test_a_bare_string_is_one_input(pointer_generator) -> None:
+    summarizer = Summarizer.load(pointer_generator)
+    one = summarizer.summarize("刹车异响怎么办", search="greedy", max_length=5)
+    assert len(one) == 1  # was seven summaries, one per character
+    assert one == summarizer.summarize(["刹车异响怎么办"], search="greedy", max_length=5)
+
+
+def test_the_api_keys_name_the_source_fields_and_unknown_keys_are_refused(pointer_generator) -> None:
+    from s2s.errors import DataError
+
+    summarizer = Summarizer.load(pointer_generator)
+    row = {"Question": "刹车异响", "Dialogue": "技师说：检查刹车片|车主说：好的"}
+    as_sent = {"question": row["Question"], "dialogue": row["Dialogue"]}  # the HTTP API's keys
+    assert summarizer.source_text(as_sent) == summarizer.source_text(row)  # were ignored: an empty source
+    assert "刹车异响" in summarizer.source_text(as_sent) and "检查刹车片" in summarizer.source_text(as_sent)
+    assert summarizer.summarize([as_sent], search="greedy") == summarizer.summarize([row], search="greedy")
+    with pytest.raises(DataError, match="unknown field 'title': this model reads "):
+        summarizer.summarize([{"title": "刹车异响", "question": "刹车"}])
+
+
 def test_text_and_stdin_input(reverse_run, tmp_path, monkeypatch, capsys) -> None:
     path = tmp_path / "input.txt"
     path.write_text("1 2 3\n\n4 5 6 7\n", encoding="utf-8")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s[serve]'")
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s-summarizer[serve]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from s2s import serve as serve_module  # noqa: E402
@@ -553,7 +553,7 @@ def test_a_missing_extra_is_one_clear_line(
     pointer_generator: Path, summarizer: Summarizer, monkeypatch, capsys
 ) -> None:
     monkeypatch.setitem(__import__("sys").modules, "fastapi", None)  # as if not installed
-    with pytest.raises(MissingExtraError, match=r"pip install 's2s\[serve\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 's2s-summarizer\[serve\]'"):
         create_app(summarizer)
     assert main(["serve", "--checkpoint", str(pointer_generator)]) == 2
-    assert capsys.readouterr().err.strip() == "error: s2s serve needs fastapi: pip install 's2s[serve]'"
+    assert capsys.readouterr().err.strip() == "error: s2s serve needs fastapi: pip install 's2s-summarizer[serve]'"

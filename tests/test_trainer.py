@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -261,6 +262,70 @@ def test_time_budget_stops_the_run(toy_config) -> None:
     assert load_checkpoint(result.last_checkpoint)["progress"]["step"] == result.steps
 
 
+def test_an_epoch_bounded_run_shows_its_total_and_logs_each_line_once(toy_config, tmp_path, capsys) -> None:
+    from s2s.cli import main
+
+    cfg = toy_config()
+    out = tmp_path / "cli"
+    args = [f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}", f"data.cache_dir={cfg.data.cache_dir}"]
+    limits = [
+        "train.max_steps=0",
+        "train.max_epochs=2",
+        "train.batch_size=32",
+        "train.accumulate=3",
+        "train.log_every=2",
+        "train.eval_every=4",
+    ]
+    assert (
+        main(["train", "configs/toy.yaml", *args, *limits, "train.scheduler.type=constant", f"train.output_dir={out}"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "8/8 [" in err  # 4 updates an epoch (see above); was "8step [..., ?step/s]"
+    assert "dev loss: " in err and "decoding: " in err  # the evaluation's bars
+    for step in (4, 8):
+        assert err.count(f"step {step} | dev loss") == 1  # was printed twice to a pipe or a file
+    assert re.search(r"step 8 \| dev loss .* \| evaluated in \d+\.\d s", err)
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"done: 8 steps in \d+\.\d s \| best: ROUGE-L [\d.]+ \(char\) at step \d \| {out / 'best.pt'}", last
+    )
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert [int(step) for step in re.findall(r"INFO step (\d+) \| epoch \d \| loss [\d.]+ ppl", log)] == [2, 4, 6, 8]
+
+
+def test_the_expected_steps_come_from_the_first_limit_met() -> None:
+    from s2s.config import TrainConfig
+    from s2s.runlog import duration, expected_steps
+
+    start, later = Progress(), Progress(step=10, seconds=6.0)
+    assert expected_steps(TrainConfig(max_steps=100), start, per_epoch=7) == 100
+    assert expected_steps(TrainConfig(max_epochs=3), start, per_epoch=7) == 21
+    assert expected_steps(TrainConfig(max_steps=15, max_epochs=3), start, per_epoch=7) == 15
+    assert expected_steps(TrainConfig(max_minutes=1), start, per_epoch=7) is None  # no pace yet
+    assert expected_steps(TrainConfig(max_minutes=1), later, per_epoch=7) == 100  # 10 steps in 6 s of 60
+    assert expected_steps(TrainConfig(max_epochs=30, max_minutes=1), later, per_epoch=7) == 100
+    assert (duration(42.04), duration(3723)) == ("42.0 s", "1:02:03")
+
+
+def test_lr_zero_with_the_cosine_schedule_trains(toy_config, tmp_path, capsys) -> None:
+    """Was a ZeroDivisionError traceback from optim.py."""
+    from s2s.cli import main
+
+    cfg = toy_config()
+    out = tmp_path / "lr0"
+    args = [f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}", f"data.cache_dir={cfg.data.cache_dir}"]
+    run = ["train.max_steps=4", "train.eval_every=0", "train.log_every=1", f"train.output_dir={out}"]
+    assert main(["train", "configs/toy.yaml", *args, *run, "train.optimizer.lr=0", "train.scheduler.type=cosine"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert [r["lr"] for r in records(out) if "loss" in r] == [0.0] * 4
+
+
+def test_a_time_bounded_run_estimates_its_total(toy_config, capsys) -> None:
+    train(toy_config("train.max_steps=0", "train.max_minutes=0.01", "train.eval_every=0"), show_progress=True)
+    assert re.search(r"\d+/\d+ \[", capsys.readouterr().err)
+
+
 def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -283,6 +348,18 @@ def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
     ):
         assert tag in scalars
     assert "dev/attention" in events.Tags()["images"]
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(events.Images("dev/attention")[-1].encoded_image_string)).convert("RGB")
+    inked = {(x, y) for x in range(image.width) for y in range(image.height) if len(set(image.getpixel((x, y)))) == 1}
+    dark = {(x, y) for x, y in inked if image.getpixel((x, y))[0] < 100}  # text: grey, never a viridis colour
+    assert image.height >= 64 and image.width >= 64  # was one or two stripes, 25 to 48 pixels high
+    assert any(x < 16 for x, _ in dark)  # the output words on the left
+    assert any(y > image.height - 16 for _, y in dark)  # the colour scale's labels at the bottom
+    copy_column = {image.getpixel((image.width - 16, y)) for y in range(image.height)}
+    assert len(copy_column - {(255, 255, 255)}) > 1  # the pointer-generator's copy column
     assert len(events.Scalars("train/loss")) == 40
 
 
