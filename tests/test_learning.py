@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from s2s.predict import Summarizer
 
@@ -114,3 +115,11 @@ def test_transformer_pointer_generator_copies_words_outside_the_vocabulary(train
     plain = train_toy("copy_names", *COPY_NAMES, name="plain", **TRANSFORMER)
     plain_accuracy, _ = token_accuracy(plain)
     assert plain_accuracy <= in_vocab
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision needs a CUDA device")
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+@pytest.mark.parametrize("config", ["toy.yaml", "toy_transformer.yaml"])
+def test_each_family_learns_under_mixed_precision_on_cuda(train_toy, amp: str, config: str) -> None:
+    run = train_toy("reverse", "train.device=cuda", f"train.amp={amp}", config=config)
+    assert exact_match(run) >= 0.9
