@@ -1,4 +1,4 @@
-"""The command line: ``s2s config | prepare | embeddings | train | predict | evaluate | serve | info``.
+"""The command line: ``s2s config | prepare | embeddings | train | average | predict | evaluate | serve | info``.
 
 Thin by design: each command parses its arguments and calls the library function that does the
 work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
@@ -105,6 +105,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from s2s.average import average_files, last_checkpoints
+
+    if args.last is not None:
+        if len(args.checkpoints) != 1:
+            raise ConfigError("average --last N takes one RUN_DIR, not checkpoint files")
+        paths = last_checkpoints(args.checkpoints[0], args.last)
+    else:
+        paths = args.checkpoints
+    average_files(paths, args.output)
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from s2s.predict import predict_file
 
@@ -198,6 +211,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_prepare,
         _add_embeddings,
         _add_train,
+        _add_average,
         _add_predict,
         _add_evaluate,
         _add_serve,
@@ -284,6 +298,19 @@ def _add_train(commands: Any) -> None:
         cmd_train,
         "Train the model of CONFIG; checkpoints, logs and TensorBoard go to train.output_dir.",
     )
+
+
+def _add_average(commands: Any) -> None:
+    average = commands.add_parser(
+        "average",
+        help="Average the weights of checkpoints of one run into one checkpoint.",
+        description="The parameter mean of checkpoints of one run (as OpenNMT-py's average_models): "
+        "CKPT files, or with --last N the N newest step_N.pt of RUN_DIR. The result predicts (weights only).",
+    )
+    average.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint files (with --last: RUN_DIR)")
+    average.add_argument("--output", required=True, metavar="FILE", help="where to write the averaged checkpoint")
+    average.add_argument("--last", type=int, metavar="N", help="average the N newest step_N.pt of RUN_DIR")
+    average.set_defaults(command=cmd_average)
 
 
 def _add_predict(commands: Any) -> None:
