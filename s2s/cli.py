@@ -320,7 +320,12 @@ def _add_predict(commands: Any) -> None:
         description="Summarize each input with a trained checkpoint (or a baseline). CSV input "
         "(AutoMaster layout) gives a QID,Prediction CSV; other inputs give one summary per line.",
     )
-    predict.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint, e.g. runs/x/best.pt")
+    predict.add_argument(
+        "--checkpoint",
+        nargs="+",
+        metavar="CKPT",
+        help="a checkpoint, e.g. runs/x/best.pt; several: an ensemble (their probabilities averaged)",
+    )
     predict.add_argument(
         "--input", required=True, metavar="FILE", help="input file, or - for stdin (one text per line)"
     )

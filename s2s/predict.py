@@ -25,9 +25,9 @@ import torch
 from torch import Tensor
 
 from s2s.batching import encode_corpus
-from s2s.checkpoint import Checkpoint
 from s2s.config import Config, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
+from s2s.ensemble import load_models
 from s2s.errors import ConfigError
 from s2s.extras import require
 from s2s.model import Seq2SeqModel
@@ -74,18 +74,19 @@ class Summarizer:
         self.tokenizer = build_tokenizer(cfg.tokenizer)
 
     @classmethod
-    def load(cls, checkpoint: str | Path, device: str = "auto") -> Summarizer:
-        """An entry point: applies the process-wide CPU settings (``runtime.tune_cpu``)."""
+    def load(cls, checkpoint: str | Path | Sequence[str | Path], device: str = "auto") -> Summarizer:
+        """A checkpoint, or a list of them: an ensemble (``s2s.ensemble``) with the first one's config,
+        reader, tokenizer and search options. An entry point: applies the process-wide CPU settings
+        (``runtime.tune_cpu``)."""
         tune_cpu()
-        ckpt = Checkpoint.load(checkpoint)
-        model = ckpt.build_model(checkpoint)
+        model, ckpt, coverage = load_models([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)
         return cls(
             model,
             ckpt.config,
             Vocabulary(ckpt.src_vocab),
             Vocabulary(ckpt.tgt_vocab),
             pick_device(device),
-            coverage=ckpt.progress.coverage_on,
+            coverage=coverage,
         )
 
     @property
@@ -159,7 +160,7 @@ class Summarizer:
 
 
 def predict_file(
-    checkpoint: str | Path | None,
+    checkpoint: str | Path | Sequence[str | Path] | None,
     input_path: str | Path,
     output_path: str | Path | None = None,
     *,
