@@ -115,9 +115,9 @@ class PredictConfig:
     """Decoding options, shared by the built-in searchers (the CLI and the HTTP API take them
     whatever the search); a searcher of your own may subclass this with options of its own."""
 
-    search: str = "beam"  # the searcher: beam | greedy
+    search: str = "beam"  # the searcher: beam | greedy | sample
     beam_size: PositiveInt = 4  # hypotheses kept per sentence (beam)
-    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam; at most beam_size)
+    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam: at most beam_size; sample: the samples)
     batch_size: PositiveInt = 32  # sentences per batch
     max_length: PositiveInt = 100  # output tokens at most
     max_length_ratio: NonNegativeFloat = 0.0  # > 0: also at most ratio x source length
