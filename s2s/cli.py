@@ -135,16 +135,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "no_repeat_ngram_size": args.no_repeat_ngram_size,
         "replace_unk": args.replace_unk,
     }
+    sampling = {"temperature": args.temperature, "seed": args.seed}  # of --sample N, else of --search sample
+    if not args.sample and args.search != "sample" and any(v is not None for v in sampling.values()):
+        raise ConfigError("--temperature and --seed are options of sampling: add --sample N (or --search sample)")
+    sample = {"n_best": args.sample, **sampling} if args.sample else None
     predict_file(
         args.checkpoint,
         args.input,
         args.output,
         input_format=args.format,
-        options={k: v for k, v in options.items() if v is not None},
+        options={k: v for k, v in (options if sample else options | sampling).items() if v is not None},
         overrides=args.overrides,
         baseline=args.baseline,
         device=args.device,
         plot_attention=args.plot_attention,
+        sample={k: v for k, v in sample.items() if v is not None} if sample else None,
+        rerank=args.rerank,
     )
     return 0
 
@@ -344,7 +350,13 @@ def _add_predict(commands: Any) -> None:
     )
     predict.add_argument("--beam-size", type=int, metavar="N")
     predict.add_argument("--batch-size", type=int, metavar="N", help="sentences per batch")
-    predict.add_argument("--n-best", type=int, metavar="N", help=argparse.SUPPRESS)
+    predict.add_argument("--n-best", type=int, metavar="N", help="candidates per input, as JSONL (--output X.jsonl)")
+    predict.add_argument("--sample", type=int, metavar="N", help="add N sampled candidates per input (seeded)")
+    predict.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (default: 1)")
+    predict.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: 0)")
+    predict.add_argument(
+        "--rerank", choices=["mbr"], help="pick each input's candidate by expected ROUGE-L against the others"
+    )
     predict.add_argument("--max-length", type=int, metavar="N", help="output tokens at most")
     predict.add_argument("--min-length", type=int, metavar="N", help="output tokens at least")
     predict.add_argument("--alpha", type=float, help="length penalty (Wu et al.)")
