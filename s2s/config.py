@@ -54,6 +54,7 @@ class DataConfig:
     test: str | None = None  # path of a test set: tokenized by `s2s prepare` (for the vocabularies' coverage)
     dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
     test_split: NonNegativeFloat = 0.0  # train rows held out of training, selection and tuning: a fraction or a count
+    split_seed: int | None = None  # the seed of dev_split and test_split; none: train.seed (ensembles: one split)
     max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)
     max_target_len: NonNegativeInt = 100  # tokens kept of each target (0: all)
     on_bad_row: Literal["error", "skip"] = "skip"  # a malformed row stops the run, or is skipped with a warning

@@ -47,15 +47,16 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
         )
     summaries = [_describe(train)]
     carved_dev = 0 if data.dev else data.dev_split
-    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=cfg.train.seed)
+    seed = cfg.train.seed if data.split_seed is None else data.split_seed
+    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=seed)
     if dev is not None:
-        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {cfg.train.seed})")
+        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {seed})")
     if data.dev:
         dev = tokenize_file(data.dev, cfg, progress=progress)
         summaries.append(_describe(dev))
     if test_split is not None:
         summaries.append(
-            f"test: {len(test_split)} rows carved from {train.name} (seed {cfg.train.seed}), held out: "
+            f"test: {len(test_split)} rows carved from {train.name} (seed {seed}), held out: "
             "nothing trains, selects or tunes on them"
         )
     test = None

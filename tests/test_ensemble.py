@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from test_average import TOKENS, tiny_checkpoint
+from test_average import ROOT, TOKENS, tiny_checkpoint
 from test_transformer import model_for as transformer_for
 
 from s2s.cli import main
@@ -78,3 +78,22 @@ def test_members_with_other_vocabularies_are_refused(tmp_path, capsys) -> None:
     assert main([*args, str(tmp_path / "input.txt")]) == 2
     err = capsys.readouterr().err
     assert "b.pt has another source vocabulary than" in err and "must share their vocabularies" in err
+
+
+def test_runs_of_other_seeds_share_a_split_by_data_split_seed(tmp_path) -> None:
+    """Ensemble members differ in train.seed but must share their rows (and so vocabularies)."""
+    from s2s.config import load_config
+    from s2s.prepare import prepare
+
+    train = tmp_path / "train.tsv"
+    train.write_text("".join(f"w{i} x{i % 7}\tw{i}\n" for i in range(50)), encoding="utf-8")
+    common = [f"data.train={train}", "data.dev_split=0.2", "data.test_split=0.2", f"data.cache_dir={tmp_path}"]
+
+    def prepared(*overrides: str):
+        cfg = load_config(ROOT / "configs" / "toy.yaml", [*common, *overrides])
+        return prepare(cfg, progress=False)
+
+    a, b = prepared("train.seed=1", "data.split_seed=5"), prepared("train.seed=2", "data.split_seed=5")
+    assert a.dev.ids == b.dev.ids and a.test_split.ids == b.test_split.ids
+    assert a.src_vocab.tokens == b.src_vocab.tokens
+    assert prepared("train.seed=1").dev.ids != prepared("train.seed=2").dev.ids  # without it: the seed's split
