@@ -208,8 +208,10 @@ def predict_file(
         raise ConfigError(f"--rerank {rerank}: unknown reranking (choices: mbr)")
     ranked = None
     if baseline is not None:
-        if plot_attention or sample or rerank:
-            raise ConfigError("--plot-attention, --sample and --rerank need a model: they do not go with --baseline")
+        if plot_attention:
+            raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
+        if sample or rerank:
+            raise ConfigError("--sample and --rerank need a model's candidates: they do not go with --baseline")
         reader = open_reader(reader_options(fmt))
         examples = list(read_examples(input_path, reader.options, need_target=False))
         ids, texts = [e.id for e in examples], [reader.lead(e) for e in examples]
