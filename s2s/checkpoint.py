@@ -162,6 +162,14 @@ class Checkpoint:
         return model.eval()
 
 
+def vocabulary_mismatch(a: Checkpoint, b: Checkpoint) -> str | None:
+    """Which vocabulary of two checkpoints differs ("source", "target"), or None: the same ids mean
+    the same words (what averaging and ensembles need)."""
+    if a.src_vocab != b.src_vocab:
+        return "source"
+    return "target" if a.tgt_vocab != b.tgt_vocab else None
+
+
 def step_checkpoints(directory: str | Path) -> list[Path]:
     """The ``step_N.pt`` files of a run directory, newest (highest N) first."""
     found = [(int(m.group(1)), p) for p in Path(directory).glob("step_*.pt") if (m := STEP_FILE.search(p.name))]

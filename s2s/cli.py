@@ -1,4 +1,4 @@
-"""The command line: ``s2s config | prepare | embeddings | train | predict | evaluate | serve | info``.
+"""The command line: ``s2s config | prepare | embeddings | train | average | predict | evaluate | serve | info``.
 
 Thin by design: each command parses its arguments and calls the library function that does the
 work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
@@ -105,6 +105,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from s2s.average import average_files, last_checkpoints
+
+    if args.last is not None:
+        if len(args.checkpoints) != 1:
+            raise ConfigError("average --last N takes one RUN_DIR, not checkpoint files")
+        paths = last_checkpoints(args.checkpoints[0], args.last)
+    else:
+        paths = args.checkpoints
+    average_files(paths, args.output)
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from s2s.predict import predict_file
 
@@ -122,16 +135,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "no_repeat_ngram_size": args.no_repeat_ngram_size,
         "replace_unk": args.replace_unk,
     }
+    sampling = {"temperature": args.temperature, "seed": args.seed}  # of --sample N, else of --search sample
+    if not args.sample and args.search != "sample" and any(v is not None for v in sampling.values()):
+        raise ConfigError("--temperature and --seed are options of sampling: add --sample N (or --search sample)")
+    sample = {"n_best": args.sample, **sampling} if args.sample else None
     predict_file(
         args.checkpoint,
         args.input,
         args.output,
         input_format=args.format,
-        options={k: v for k, v in options.items() if v is not None},
+        options={k: v for k, v in (options if sample else options | sampling).items() if v is not None},
         overrides=args.overrides,
         baseline=args.baseline,
         device=args.device,
         plot_attention=args.plot_attention,
+        sample={k: v for k, v in sample.items() if v is not None} if sample else None,
+        rerank=args.rerank,
     )
     return 0
 
@@ -204,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_prepare,
         _add_embeddings,
         _add_train,
+        _add_average,
         _add_predict,
         _add_evaluate,
         _add_serve,
@@ -292,6 +312,19 @@ def _add_train(commands: Any) -> None:
     )
 
 
+def _add_average(commands: Any) -> None:
+    average = commands.add_parser(
+        "average",
+        help="Average the weights of checkpoints of one run into one checkpoint.",
+        description="The parameter mean of checkpoints of one run (as OpenNMT-py's average_models): "
+        "CKPT files, or with --last N the N newest step_N.pt of RUN_DIR. The result predicts (weights only).",
+    )
+    average.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint files (with --last: RUN_DIR)")
+    average.add_argument("--output", required=True, metavar="FILE", help="where to write the averaged checkpoint")
+    average.add_argument("--last", type=int, metavar="N", help="average the N newest step_N.pt of RUN_DIR")
+    average.set_defaults(command=cmd_average)
+
+
 def _add_predict(commands: Any) -> None:
     predict = commands.add_parser(
         "predict",
@@ -299,7 +332,12 @@ def _add_predict(commands: Any) -> None:
         description="Summarize each input with a trained checkpoint (or a baseline). CSV input "
         "(AutoMaster layout) gives a QID,Prediction CSV; other inputs give one summary per line.",
     )
-    predict.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint, e.g. runs/x/best.pt")
+    predict.add_argument(
+        "--checkpoint",
+        nargs="+",
+        metavar="CKPT",
+        help="a checkpoint, e.g. runs/x/best.pt; several: an ensemble (their probabilities averaged)",
+    )
     predict.add_argument(
         "--input", required=True, metavar="FILE", help="input file, or - for stdin (one text per line)"
     )
@@ -318,7 +356,13 @@ def _add_predict(commands: Any) -> None:
     )
     predict.add_argument("--beam-size", type=int, metavar="N")
     predict.add_argument("--batch-size", type=int, metavar="N", help="sentences per batch")
-    predict.add_argument("--n-best", type=int, metavar="N", help=argparse.SUPPRESS)
+    predict.add_argument("--n-best", type=int, metavar="N", help="candidates per input, as JSONL (--output X.jsonl)")
+    predict.add_argument("--sample", type=int, metavar="N", help="add N sampled candidates per input (seeded)")
+    predict.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (default: 1)")
+    predict.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: 0)")
+    predict.add_argument(
+        "--rerank", choices=["mbr"], help="pick each input's candidate by expected ROUGE-L against the others"
+    )
     predict.add_argument("--max-length", type=int, metavar="N", help="output tokens at most")
     predict.add_argument("--min-length", type=int, metavar="N", help="output tokens at least")
     predict.add_argument("--alpha", type=float, help="length penalty (Wu et al.)")

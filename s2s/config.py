@@ -54,6 +54,7 @@ class DataConfig:
     test: str | None = None  # a test set: prepare and train tokenize it (cached) and log its size; nothing reads it
     dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
     test_split: NonNegativeFloat = 0.0  # train rows held out of training, selection and tuning: a fraction or a count
+    split_seed: int | None = None  # the seed of dev_split and test_split; none: train.seed (ensembles: one split)
     max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)
     max_target_len: NonNegativeInt = 100  # tokens kept of each target (0: all)
     on_bad_row: Literal["error", "skip"] = "skip"  # a malformed row stops the run, or is skipped with a warning
@@ -115,9 +116,9 @@ class PredictConfig:
     """Decoding options, shared by the built-in searchers (the CLI and the HTTP API take them
     whatever the search); a searcher of your own may subclass this with options of its own."""
 
-    search: str = "beam"  # the searcher: beam | greedy
+    search: str = "beam"  # the searcher: beam | greedy | sample
     beam_size: PositiveInt = 4  # hypotheses kept per sentence (beam)
-    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam; at most beam_size)
+    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam: at most beam_size; sample: the samples)
     batch_size: PositiveInt = 32  # sentences per batch
     max_length: PositiveInt = 100  # output tokens at most
     max_length_ratio: NonNegativeFloat = 0.0  # > 0: also at most ratio x source length

@@ -132,7 +132,9 @@ def input_files(path: Path, fmt: str, need_target: bool) -> list[Path]:
 
 
 # data options that change nothing in a file's tokenized rows (the files themselves are hashed)
-_NOT_IN_KEY = frozenset({"format", "train", "dev", "test", "dev_split", "test_split", "cache_dir", "num_workers"})
+_NOT_IN_KEY = frozenset(
+    {"format", "train", "dev", "test", "dev_split", "test_split", "split_seed", "cache_dir", "num_workers"}
+)
 
 
 def cache_key(files: list[Path], fmt: str, cfg: Config, need_target: bool) -> str:

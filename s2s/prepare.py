@@ -53,15 +53,16 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
         )
     summaries = [_describe(train)]
     carved_dev = 0 if data.dev else data.dev_split
-    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=cfg.train.seed)
+    seed = split_seed(cfg)
+    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=seed)
     if dev is not None:
-        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {cfg.train.seed})")
+        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {seed})")
     if data.dev:
         dev = tokenize_file(data.dev, cfg, progress=progress)
         summaries.append(_describe(dev))
     if test_split is not None:
         summaries.append(
-            f"test: {len(test_split)} rows carved from {train.name} (seed {cfg.train.seed}), held out: "
+            f"test: {len(test_split)} rows carved from {train.name} (seed {seed}), held out: "
             "nothing trains, selects or tunes on them"
         )
     test = None
@@ -91,19 +92,24 @@ def learn_tokenizer(cfg: Config) -> Path | None:
     path = Path(data.train)
     fmt = resolve_format(path, data)
     rows_key = cache_key(input_files(path, fmt, need_target=True), fmt, cfg, need_target=True)
-    key = hashlib.sha256(f"{rows_key} {dev} {test} {cfg.train.seed}".encode()).hexdigest()
+    key = hashlib.sha256(f"{rows_key} {dev} {test} {split_seed(cfg)}".encode()).hexdigest()
     model = Path(data.cache_dir).expanduser() / f"{path.name}-{cfg.tokenizer.type}-{key[:20]}.model"
     if model.is_file():
         logger.info("tokenizer model: %s (from the cache)", model)
     else:
         examples = list(read_examples(path, data))
-        rows = split_indices(len(examples), dev=dev, test=test, seed=cfg.train.seed)[0]
+        rows = split_indices(len(examples), dev=dev, test=test, seed=split_seed(cfg))[0]
         texts = chain.from_iterable((examples[i].source, examples[i].target or "") for i in rows)
         start = time.perf_counter()
         write_atomically(model, learn(cfg.tokenizer, texts))
         logger.info("tokenizer model learned from %d rows in %.1f s: %s", len(rows), time.perf_counter() - start, model)
     cfg.tokenizer.model = str(model)
     return model
+
+
+def split_seed(cfg: Config) -> int:
+    """The seed that carves the dev and test splits: ``data.split_seed``, else ``train.seed``."""
+    return cfg.train.seed if cfg.data.split_seed is None else cfg.data.split_seed
 
 
 def split_rows(

@@ -199,7 +199,7 @@ def test_the_page_and_its_scripts_are_served(client: TestClient) -> None:
         ({"json": {"text": "x", "question": "y"}}, 422, "not both"),
         ({"json": {"text": "x", "beam": 3}}, 422, "unknown field 'beam'"),
         ({"json": {"text": "x", "batch_size": 3}}, 422, "unknown field 'batch_size'"),
-        ({"json": {"text": "x", "search": "bam"}}, 422, "unknown searcher 'bam' (choices: beam, greedy)"),
+        ({"json": {"text": "x", "search": "bam"}}, 422, "unknown searcher 'bam' (choices: beam, greedy, sample)"),
         ({"json": {"text": "x", "beam_size": "4"}}, 422, "beam_size: expected an integer, got '4'"),
         ({"json": {"text": "x", "alpha": [1]}}, 422, "alpha: expected a number"),
         ({"json": {"text": "x", "beam_size": 0}}, 422, "beam_size: must be at least 1"),
