@@ -28,16 +28,18 @@ FEATURE = "train.log_gradient_flow"
 
 
 @contextlib.contextmanager
-def encoder_outputs(model: Seq2SeqModel) -> Iterator[list[Tensor]]:
-    """Collects the encoder's outputs (batch, src_len, size) of every forward pass inside, each
-    keeping its gradient (``.grad`` after a backward pass)."""
+def encoder_outputs(model: Seq2SeqModel, inputs: bool = False) -> Iterator[list[Tensor]]:
+    """Collects the encoder's outputs h (batch, src_len, size) of every forward pass inside, or
+    (``inputs``) its embedded inputs x, each keeping its gradient (``.grad`` after a backward
+    pass). Without attention dL/dh_t is zero (the loss reads only the final state, another
+    output of the RNN); dL/dx_t is then what the recurrence carries back to step t."""
     captured: list[Tensor] = []
 
-    def keep(module: Any, inputs: Any, output: Tensor | tuple) -> None:
-        outputs = output[0] if isinstance(output, tuple) else output
-        if outputs.requires_grad:
-            outputs.retain_grad()
-        captured.append(outputs)
+    def keep(module: Any, args: Any, output: Tensor | tuple) -> None:
+        tensor = args[0] if inputs else output[0] if isinstance(output, tuple) else output
+        if tensor.requires_grad:
+            tensor.retain_grad()
+        captured.append(tensor)
 
     handle = model.encoder.register_forward_hook(keep)
     try:
@@ -68,15 +70,18 @@ def require_figures() -> Any:
 
 
 def profile_figure(
-    profiles: Mapping[str, Sequence[float]],
+    profiles: Mapping[str, Sequence[float]] | Mapping[str, Mapping[str, Sequence[float]]],
     losses: Mapping[str, Sequence[float]] | None = None,
     grad_norms: Mapping[str, Sequence[float]] | None = None,
     title: str = "",
 ) -> Any:
-    """A matplotlib Figure: the profiles (log scale), and beside them, where given, the loss and
-    the global gradient norm per training step, one line per label in every panel."""
+    """A matplotlib Figure: the profiles (log scale; a mapping of titled mappings draws a panel
+    per title), and beside them, where given, the loss and the global gradient norm per
+    training step, one line per label in every panel."""
     figure_module = require_figures()
-    panels = [(profiles, "encoder time step t", "||dL/dh_t|| (log)", True)]
+    first = next(iter(profiles.values()), None)
+    titled = profiles if isinstance(first, Mapping) else {"||dL/dh_t|| (log)": profiles}
+    panels = [(series, "encoder time step t", ylabel, True) for ylabel, series in titled.items()]
     if losses:
         panels.append((losses, "training step", "loss (train)", False))
     if grad_norms:

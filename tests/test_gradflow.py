@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from s2s.gradflow import figure_pixels, profile_figure, time_step_profile
+from s2s.gradflow import encoder_outputs, figure_pixels, profile_figure, time_step_profile
 
 from test_model import make_batch, model_for
 
@@ -43,3 +43,15 @@ def test_training_logs_the_profile_at_each_evaluation(train_toy) -> None:
     events.Reload()
     images = events.Images("dev/gradient_flow")
     assert [image.step for image in images] == [10, 20]
+
+
+def test_inputs_are_captured_with_their_gradient() -> None:
+    """encoder_outputs(inputs=True): the embedded source x, whose gradient the recurrence carries."""
+    model = model_for(encoder__type="lstm", encoder__bidirectional=False)
+    batch = make_batch([5, 2], [3, 2])
+    with encoder_outputs(model, inputs=True) as captured:
+        out = model(batch)
+        out.token_loss.sum().backward()
+    (x,) = captured
+    assert x.shape == (2, 5, 6) and x.grad is not None
+    assert (x.grad[1, 2:] == 0).all() and (x.grad[1, :2] != 0).any()  # padding gets no gradient
