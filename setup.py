@@ -31,7 +31,9 @@ setup(
         # browser test (no browser download)
         "dev": ["pytest>=7", "rouge-score==0.1.2", "httpx>=0.27", "selenium>=4.11", "ruff==0.17.6"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
-        "plot": ["pillow>=10.1"],  # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1)
+        # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1); matplotlib: the
+        # gradient-flow figures (log axes, legends), scripts/gradient_flow.py and train.log_gradient_flow
+        "plot": ["pillow>=10.1", "matplotlib>=3.7"],
         "vectors": ["gensim>=4.3"],  # `s2s embeddings`: word2vec
         "subwords": ["sentencepiece>=0.2"],  # tokenizer.type: sentencepiece
     },

@@ -100,6 +100,7 @@ class TrainConfig:
     keep_last: NonNegativeInt = 3  # step_N.pt checkpoints kept
     patience: NonNegativeInt = 0  # evaluations without improvement before stopping; 0: never stop early
     log_every: PositiveInt = 50  # steps between lines in train.log / metrics.jsonl
+    log_gradient_flow: bool = False  # at each evaluation, ||dL/dh_t|| per source position to TensorBoard (plot extra)
     resume: str | None = None  # auto | path of a checkpoint
     overwrite: bool = False  # allow an output_dir that holds another run
     max_bad_steps: PositiveInt = 5  # NaN/inf losses in a row before the run stops

@@ -34,6 +34,7 @@ from s2s.checkpoint import Checkpoint, Progress, prune_step_checkpoints
 from s2s.config import Config, check_training, validate
 from s2s.distributed import World
 from s2s.errors import ConfigError, S2SError
+from s2s.gradflow import log_gradient_flow, require_figures
 from s2s.model import build_model
 from s2s.optim import is_per_evaluation
 from s2s.prepare import prepare, write_splits
@@ -137,6 +138,8 @@ class Trainer:
             self._restore(ckpt)
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])
         self.writer = _tensorboard(self.run_dir.tensorboard) if self.world.is_main else None
+        if self.tcfg.log_gradient_flow:
+            require_figures()  # the plot extra: missing, say so now, not at the first evaluation
         n_params = sum(p.numel() for p in self.net.parameters())
         log.info(
             "model: %.2fM parameters; %d training examples; device %s%s",
@@ -334,6 +337,15 @@ class Trainer:
                     improved=improved,
                     stopping=stopping,
                 )
+                if self.tcfg.log_gradient_flow:
+                    log_gradient_flow(
+                        self.writer,
+                        self.net,
+                        self.dev.examples,
+                        step=progress.step,
+                        device=self.device,
+                        coverage=progress.coverage_on,
+                    )
             else:
                 improved = True  # without a dev set the latest model is the one to keep
                 progress.best_step = progress.step

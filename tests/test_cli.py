@@ -36,7 +36,8 @@ def test_help_explains_every_command(command: list[str], capsys) -> None:
         (["train", "missing.yaml"], "error: config file not found: missing.yaml"),
         (
             ["train", "configs/toy.yaml", "model.encoder.type=lsmt"],
-            "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' (choices: gru, lstm)",
+            "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' "
+            "(choices: gru, lstm, rnn)",
         ),
         (["train", "configs/toy.yaml", "train.max_step=1"], "did you mean 'max_steps'?"),
         (["predict", "--input", "x.txt"], "error: predict needs --checkpoint CKPT (or --baseline lead)"),
