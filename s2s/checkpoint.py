@@ -36,6 +36,10 @@ READABLE_VERSIONS = (1, 2)
 STEP_FILE = re.compile(r"step_(\d+)\.pt$")
 
 
+class NewerCheckpointError(CheckpointError):
+    """A newer s2s wrote the checkpoint (its format version is above ``VERSION``)."""
+
+
 @dataclass
 class Progress:
     """Where training stands: saved in every checkpoint, restored on resume."""
@@ -94,7 +98,8 @@ class Checkpoint:
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise CheckpointError(f"{path}: not an s2s checkpoint")
         if raw.get("version") not in READABLE_VERSIONS:
-            raise CheckpointError(
+            newer = isinstance(raw.get("version"), int) and raw["version"] > VERSION
+            raise (NewerCheckpointError if newer else CheckpointError)(
                 f"{path}: checkpoint format version {raw.get('version')}; this s2s reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))} (a newer s2s wrote it: upgrade s2s)"
             )
@@ -167,12 +172,35 @@ def prune_step_checkpoints(directory: str | Path, keep: int) -> None:
 
 
 def find_resume_checkpoint(directory: str | Path) -> tuple[Path, Checkpoint] | None:
-    """The newest checkpoint that loads: ``last.pt``, else the highest ``step_N.pt``."""
+    """The resumable checkpoint of a run directory with the most updates (``last.pt`` or a
+    ``step_N.pt``; ``last.pt`` on a tie); None where there is no checkpoint at all.
+
+    Unreadable files are skipped with a warning, but a directory whose checkpoints all fail to
+    load, or that holds one of a newer format version, is a ``CheckpointError``: starting over
+    would delete the run.
+    """
+    found, failures = [], []
     for path in [Path(directory) / "last.pt", *step_checkpoints(directory)]:
         if not path.exists():
             continue
         try:
-            return path, Checkpoint.load(path)
+            ckpt = Checkpoint.load(path)
+        except NewerCheckpointError:
+            raise
         except CheckpointError as err:
             log.warning("skipping %s", err)
+            failures.append(str(err))
+            continue
+        if ckpt.training is not None:
+            found.append((path, ckpt))
+        else:
+            failures.append(f"{path}: holds weights only")
+    if found:
+        return max(found, key=lambda pair: pair[1].progress.step)  # max keeps the first (last.pt) on a tie
+    if failures:
+        raise CheckpointError(
+            f"train.resume=auto: no checkpoint in {directory} can be resumed ({'; '.join(failures)}); "
+            f"nothing was changed: start over with train.overwrite=true (deletes the run) or resume "
+            f"from a copy of the checkpoints with train.resume=PATH"
+        )
     return None

@@ -2,7 +2,8 @@
 beyond the weights (optimizer, scheduler, random states) that makes it continue exactly.
 
 ``train.resume=auto`` takes the newest checkpoint of ``train.output_dir`` that loads (a new run
-where there is none); a path takes that file. The run then uses the checkpoint's config, but for
+where there is none; an error, touching nothing, where there are checkpoints but none loads); a
+path takes that file. The run then uses the checkpoint's config, but for
 the keys in ``RESUMABLE_KEYS`` and ``predict.*``, whose new values win; the model, vocabularies
 and tokenizer (``FIXED_SECTIONS``) must not change.
 """
@@ -62,6 +63,11 @@ def resolve_resume(cfg: Config) -> tuple[Config, tuple[Path, Checkpoint] | None]
             return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=None, overwrite=True)), None
     else:
         found = (Path(cfg.train.resume), Checkpoint.load(cfg.train.resume))
+        if found[1].training is None:
+            raise ConfigError(
+                f"train.resume={cfg.train.resume}: the checkpoint holds weights only (best.pt is for prediction); "
+                f"resume from {found[0].with_name('last.pt')} or a step_N.pt, or use train.resume=auto"
+            )
     return resume_config(found[1].config, cfg), found
 
 

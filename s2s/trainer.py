@@ -363,10 +363,8 @@ class Trainer:
         return self.out / "last.pt"
 
     def _restore(self, ckpt: Checkpoint) -> None:
-        if ckpt.training is None:
-            raise ConfigError(
-                "train.resume: the checkpoint holds weights only (best.pt); resume from last.pt or step_N.pt"
-            )
+        """Weights, optimizer, scheduler, random states and progress (``resolve_resume`` checked
+        that the checkpoint holds them)."""
         self.net.load_state_dict(ckpt.model)
         restore_training_state(ckpt.training, self.optimizer, self.scheduler, self.scaler)
         self.progress = dataclasses.replace(ckpt.progress)

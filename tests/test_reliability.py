@@ -1,0 +1,77 @@
+"""Nothing lost, nothing stale (issue 17): what a crash, a kill or a bad file leaves behind is
+either used correctly or refused with a one-line error; a resume never deletes a run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from test_trainer import curve, records, toy_config  # noqa: F401 (toy_config is a fixture)
+
+from s2s.checkpoint import find_resume_checkpoint
+from s2s.errors import CheckpointError, ConfigError
+from s2s.trainer import Trainer, train
+
+
+def run_files(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run directory, by relative path, with its bytes."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished_run(toy_config):  # noqa: F811
+    """A 40-step toy run with step_10 ... step_40 kept; returns its directory."""
+    return train(toy_config("train.eval_every=10", "train.keep_last=4"), show_progress=False).output_dir
+
+
+def test_resume_auto_with_no_loadable_checkpoint_stops_and_touches_nothing(toy_config, finished_run) -> None:  # noqa: F811
+    for path in [finished_run / "last.pt", *finished_run.glob("step_*.pt")]:
+        path.write_bytes(path.read_bytes()[:1000])  # `head -c 1000`
+    before = run_files(finished_run)
+    assert (finished_run / "best.pt").exists() and any(p.startswith("tensorboard") for p in before)
+    with pytest.raises(CheckpointError, match=r"no checkpoint in .* can be resumed .*train.overwrite=true"):
+        Trainer(toy_config("train.resume=auto"), show_progress=False)
+    assert run_files(finished_run) == before
+
+
+def test_a_checkpoint_of_a_newer_format_stops_the_resume(toy_config, finished_run) -> None:  # noqa: F811
+    raw = torch.load(finished_run / "step_30.pt", weights_only=True)
+    torch.save(raw | {"version": 99}, finished_run / "step_50.pt")
+    before = run_files(finished_run)
+    with pytest.raises(CheckpointError, match="format version 99.*upgrade s2s"):
+        Trainer(toy_config("train.resume=auto"), show_progress=False)
+    assert run_files(finished_run) == before
+
+
+def test_resume_takes_the_newest_checkpoint_not_last_pt_by_name(finished_run) -> None:
+    shutil.copy(finished_run / "step_30.pt", finished_run / "last.pt")  # killed between step_40.pt and last.pt
+    path, ckpt = find_resume_checkpoint(finished_run)
+    assert path.name == "step_40.pt" and ckpt.progress.step == 40
+
+
+def test_resume_from_best_pt_says_it_holds_weights_only(toy_config, finished_run) -> None:  # noqa: F811
+    with pytest.raises(ConfigError, match=r"holds weights only .*last\.pt"):
+        Trainer(toy_config(f"train.resume={finished_run / 'best.pt'}"), show_progress=False)
+
+
+def test_a_torn_metrics_line_is_dropped_with_a_warning(toy_config, tmp_path, caplog, monkeypatch) -> None:  # noqa: F811
+    cfg = toy_config("train.eval_every=10", "train.max_steps=20", run="torn")
+    train(cfg, show_progress=False)
+    metrics = Path(cfg.train.output_dir, "metrics.jsonl")
+    with open(metrics, "a", encoding="utf-8") as f:
+        f.write('{"step": 21, "loss": 1.2')  # killed mid-write
+    Path(cfg.train.output_dir, "last.pt").unlink()  # resume from step_20.pt
+    result = train(
+        toy_config("train.eval_every=10", "train.max_steps=30", "train.resume=auto", run="torn"), show_progress=False
+    )
+    assert result.steps == 30 and "dropping a torn record" in caplog.text
+    assert [r["step"] for r in records(result.output_dir) if "loss" in r] == list(range(1, 31))
+
+
+def test_orphaned_temporary_checkpoints_are_removed_at_start(toy_config, finished_run) -> None:  # noqa: F811
+    orphan = finished_run / ".last.pt.12345.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    Trainer(toy_config("train.resume=auto", "train.max_steps=50"), show_progress=False)
+    assert not orphan.exists()
