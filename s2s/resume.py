@@ -20,7 +20,7 @@ import torch
 
 from s2s.checkpoint import Checkpoint, TrainingState, find_resume_checkpoint
 from s2s.config import Config, from_dict, to_dict
-from s2s.errors import ConfigError
+from s2s.errors import CheckpointError, ConfigError
 from s2s.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,39 @@ def resume_config(saved: Config, given: Config) -> Config:
         log.warning("resuming with the checkpoint's values of %s (they cannot change on resume)", ", ".join(kept))
     merged = {k: given_flat[k] if k in changed and k not in kept else v for k, v in saved_flat.items()}
     return from_dict(_unflatten(merged), source="resumed config")
+
+
+def repair_best(directory: Path, resumed: Checkpoint) -> None:
+    """Make ``best.pt`` the model of the resumed run's best step: a crash can leave it missing,
+    corrupt or from another step. Rewritten from that step's checkpoint where one is left,
+    otherwise reported."""
+    best_step, path = resumed.progress.best_step, directory / "best.pt"
+    if best_step == 0:  # no evaluation yet
+        return
+    try:
+        found = Checkpoint.load(path).progress.step
+        if found == best_step:
+            return
+        problem = f"{path} holds step {found}"
+    except CheckpointError as err:
+        problem = str(err)
+    source = resumed if resumed.progress.step == best_step else None
+    step_file = directory / f"step_{best_step}.pt"
+    if source is None and step_file.exists():
+        try:
+            source = Checkpoint.load(step_file)
+        except CheckpointError as err:
+            problem += f"; {err}"
+    if source is None:
+        log.warning(
+            "%s, but the best evaluation of the resumed run was at step %d and its checkpoint is gone: "
+            "best.pt is written again at the next improvement",
+            problem,
+            best_step,
+        )
+        return
+    dataclasses.replace(source, training=None).save(path)
+    log.warning("%s; rewritten with the model of step %d, the resumed run's best", problem, best_step)
 
 
 def capture_training_state(optimizer: Any, scheduler: Any, scaler: Any) -> TrainingState:

@@ -37,7 +37,7 @@ from s2s.model import build_model
 from s2s.optim import is_per_evaluation
 from s2s.prepare import prepare, write_splits
 from s2s.registry import METRICS, OPTIMIZERS, SAMPLING, SCHEDULERS
-from s2s.resume import capture_training_state, resolve_resume, restore_training_state
+from s2s.resume import capture_training_state, repair_best, resolve_resume, restore_training_state
 from s2s.rundir import RunDirectory
 from s2s.runtime import tune_cpu
 from s2s.tokenizers import build_tokenizer
@@ -146,7 +146,10 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
-        progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
+        progress, evaluated_at = self.progress, self.progress.step
+        stopped_early = bool(self.tcfg.patience) and progress.bad_evals >= self.tcfg.patience
+        if stopped_early or self._done():
+            log.info("the run in %s is finished (step %d): nothing to train", self.out, progress.step)
         started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
         window = _Window()
         bar = tqdm(
@@ -169,10 +172,11 @@ class Trainer:
                         bar.update(1)
                         if progress.step % self.tcfg.log_every == 0:
                             self._log_training(window.flush(), bar)
-                        if self._interrupted():
-                            raise TrainingInterrupted(self._signal, progress.step, self._save_last())
                         if self.tcfg.eval_every and progress.step % self.tcfg.eval_every == 0:
                             stopped_early, evaluated_at = self.evaluate_and_save(), progress.step
+                        if self._interrupted():  # after this step's evaluation: a resume would skip it
+                            saved = self._save_last(written=evaluated_at == progress.step)
+                            raise TrainingInterrupted(self._signal, progress.step, saved)
                     if progress.batch_in_epoch >= len(plan):
                         progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
                 if evaluated_at != progress.step:
@@ -293,8 +297,8 @@ class Trainer:
                 self.writer.add_scalar(f"train/{name}", stats[name], self.progress.step)
 
     def evaluate_and_save(self) -> bool:
-        """Validate (main process), save checkpoints, step `plateau`; True to stop early."""
-        stop, score, progress = False, None, self.progress
+        """Validate (main process), step `plateau`, save checkpoints; True to stop early."""
+        stop, score, progress, improved = False, None, self.progress, True
         if self.world.is_main:
             if self.dev is not None:
                 result = validate_model(
@@ -326,13 +330,13 @@ class Trainer:
                     improved=improved,
                     stopping=stopping,
                 )
-            else:
-                improved = True  # without a dev set the latest model is the one to keep
+            else:  # without a dev set the latest model is the one to keep
                 progress.best_step = progress.step
-            self._save(best=improved)
         stop, score = self.world.broadcast((stop, score))
         if is_per_evaluation(self.scheduler) and score is not None:
-            self.scheduler.step(score)
+            self.scheduler.step(score)  # before saving: the checkpoint of this step holds it
+        if self.world.is_main:
+            self._save(best=improved)
         return stop
 
     def checkpoint(self, *, full: bool) -> Checkpoint:
@@ -348,18 +352,22 @@ class Trainer:
         )
 
     def _save(self, best: bool) -> None:
+        """best.pt first, then the checkpoints that record it: a kill in between leaves a
+        resumable state whose best is on disk (the resumed run redoes the newer best)."""
+        if best:
+            self.checkpoint(full=False).save(self.out / "best.pt")
         full = self.checkpoint(full=True)
         if self.tcfg.keep_last:
             full.save(self.out / f"step_{self.progress.step}.pt")
             prune_step_checkpoints(self.out, self.tcfg.keep_last)
         full.save(self.out / "last.pt")
-        if best:
-            self.checkpoint(full=False).save(self.out / "best.pt")
 
-    def _save_last(self) -> Path | None:
+    def _save_last(self, written: bool = False) -> Path | None:
+        """Write last.pt (unless ``written`` at this step already); its path on the main process."""
         if not self.world.is_main:
             return None
-        self.checkpoint(full=True).save(self.out / "last.pt")
+        if not written:
+            self.checkpoint(full=True).save(self.out / "last.pt")
         return self.out / "last.pt"
 
     def _restore(self, ckpt: Checkpoint) -> None:
@@ -370,6 +378,7 @@ class Trainer:
         self.progress = dataclasses.replace(ckpt.progress)
         if self.world.is_main:
             self.run_dir.drop_metrics_after(self.progress.step)
+            repair_best(self.out, ckpt)
 
     def _close(self) -> None:
         if self.writer:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_trainer import curve, records, toy_config  # noqa: F401 (toy_config is a fixture)
 
-from s2s.checkpoint import find_resume_checkpoint
+from s2s.checkpoint import Checkpoint, find_resume_checkpoint
 from s2s.errors import CheckpointError, ConfigError
 from s2s.trainer import Trainer, train
 
@@ -75,3 +75,55 @@ def test_orphaned_temporary_checkpoints_are_removed_at_start(toy_config, finishe
     orphan.write_bytes(b"half a checkpoint")
     Trainer(toy_config("train.resume=auto", "train.max_steps=50"), show_progress=False)
     assert not orphan.exists()
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs."""
+
+
+def kill_while_saving(monkeypatch, name: str, step: int) -> None:
+    """Kill the run when it starts writing ``name`` at ``step``."""
+    original = Checkpoint.save
+
+    def save(self, path):
+        if Path(path).name == name and self.progress.step == step:
+            raise Killed
+        original(self, path)
+
+    monkeypatch.setattr(Checkpoint, "save", save)
+
+
+def best_on_disk(run_dir: Path) -> int:
+    return Checkpoint.load(run_dir / "best.pt").progress.step
+
+
+@pytest.mark.parametrize("name", ["best.pt", "step_20.pt", "last.pt"])
+def test_a_kill_while_saving_leaves_best_pt_as_the_resumed_state_records_it(toy_config, monkeypatch, name) -> None:  # noqa: F811
+    """Without a dev set every evaluation is a new best; killed at step 20 while writing ``name``."""
+    extra = ("data.dev=null", "train.eval_every=10", "train.keep_last=4")
+    with monkeypatch.context() as patch:
+        kill_while_saving(patch, name, 20)
+        with pytest.raises(Killed):
+            train(toy_config(*extra), show_progress=False)
+    _, resumable = find_resume_checkpoint(Path(toy_config().train.output_dir))
+    trainer = Trainer(toy_config(*extra, "train.resume=auto"), show_progress=False)
+    assert best_on_disk(trainer.out) == resumable.progress.best_step == trainer.progress.best_step
+    result = trainer.run()
+    assert best_on_disk(result.output_dir) == result.best_step == 40
+
+
+def test_resume_rewrites_a_missing_best_pt(toy_config, finished_run, caplog) -> None:  # noqa: F811
+    best_step = Checkpoint.load(finished_run / "best.pt").progress.step
+    (finished_run / "best.pt").unlink()
+    Trainer(toy_config("train.resume=auto", "train.max_steps=50"), show_progress=False)
+    assert best_on_disk(finished_run) == best_step and "rewritten with the model of step" in caplog.text
+
+
+def test_resuming_an_early_stopped_run_says_it_is_finished(toy_config, caplog) -> None:  # noqa: F811
+    extra = ("train.optimizer.lr=0", "train.scheduler.type=constant", "train.eval_every=5", "train.patience=2")
+    first = train(toy_config(*extra), show_progress=False)
+    assert first.stopped_early and first.steps == 15
+    before = run_files(first.output_dir)["metrics.jsonl"]
+    again = train(toy_config(*extra, "train.resume=auto"), show_progress=False)
+    assert again.stopped_early and again.steps == 15 and "is finished" in caplog.text
+    assert run_files(first.output_dir)["metrics.jsonl"] == before
