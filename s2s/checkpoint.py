@@ -2,7 +2,9 @@
 
 A checkpoint is self-contained (weights + resolved config + vocabularies + progress), written
 atomically and read with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and
-dicts only. Files in a run directory (``train.output_dir``):
+dicts only (a file holding other objects is refused); a file whose bytes changed after it was
+written (the CRC-32 of a member of its zip archive fails) is refused as corrupt. Files in a run
+directory (``train.output_dir``):
 
 - ``best.pt``: the best model so far (by ``train.keep_best_by``), for prediction;
 - ``last.pt``: everything needed to resume (optimizer, scheduler, progress, random states),
@@ -18,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ FORMAT = "s2s-checkpoint"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
 STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+FOREIGN_OBJECT = re.compile(r"Unsupported global: GLOBAL (\S+)")  # torch.load(weights_only=True) refused it
 
 
 class NewerCheckpointError(CheckpointError):
@@ -133,11 +138,19 @@ class Checkpoint:
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
         """Read and check a checkpoint; a missing, corrupt or foreign file is a ``CheckpointError``."""
         path = Path(path)
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a directory, not a checkpoint: name a file in it (best.pt, last.pt)")
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
+        _check_crcs(path)
         try:
             raw = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:  # torch raises many kinds on a truncated or foreign file
+            if isinstance(err, pickle.UnpicklingError) and (found := FOREIGN_OBJECT.search(str(err))):
+                raise CheckpointError(
+                    f"{path}: refused: the file holds objects other than tensors, numbers, strings, lists and "
+                    f"dicts ({found.group(1)}; loading them could run code), and an s2s checkpoint holds none"
+                ) from None
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointError(
                 f"{path}: cannot read the checkpoint; it may be truncated or corrupt ({reason})"
@@ -158,6 +171,23 @@ class Checkpoint:
         except RuntimeError as err:
             raise CheckpointError(f"{path}: weights do not fit the saved config ({str(err).splitlines()[0]})") from None
         return model.eval()
+
+
+def _check_crcs(path: Path) -> None:
+    """Bit rot: every member of the zip archive ``torch.save`` writes has a CRC-32, which
+    ``torch.load`` does not check; a file that is not a zip archive is left to ``torch.load``."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except Exception as err:  # a damaged header: zipfile raises several kinds
+        damaged = f"the archive ({err})"
+    if damaged:
+        raise CheckpointError(
+            f"{path}: the checkpoint is corrupt ({damaged} fails its CRC check: the file changed after it was "
+            f"written); use another checkpoint of the run (last.pt, step_N.pt) or a backup"
+        )
 
 
 def step_checkpoints(directory: str | Path) -> list[Path]:

@@ -3,6 +3,7 @@ either used correctly or refused with a one-line error; a resume never deletes a
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -127,3 +128,23 @@ def test_resuming_an_early_stopped_run_says_it_is_finished(toy_config, caplog) -
     again = train(toy_config(*extra, "train.resume=auto"), show_progress=False)
     assert again.stopped_early and again.steps == 15 and "is finished" in caplog.text
     assert run_files(first.output_dir)["metrics.jsonl"] == before
+
+
+def test_bit_rot_in_a_checkpoint_is_refused(finished_run) -> None:
+    path = finished_run / "best.pt"
+    data = bytearray(path.read_bytes())
+    rng = random.Random(0)
+    for _ in range(64):
+        data[rng.randrange(len(data) // 4, 3 * len(data) // 4)] ^= 0xFF  # inside the tensors, not the headers
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"best\.pt: the checkpoint is corrupt \(.* fails its CRC check"):
+        Checkpoint.load(path)
+
+
+@pytest.mark.parametrize("key", ["config", "src_vocab"])
+def test_a_checkpoint_missing_a_part_is_a_one_line_error(finished_run, tmp_path, key) -> None:
+    raw = torch.load(finished_run / "best.pt", weights_only=True)
+    del raw[key]
+    torch.save(raw, tmp_path / "part.pt")
+    with pytest.raises(CheckpointError, match=f"not a complete s2s checkpoint \\(no {key}\\)"):
+        Checkpoint.load(tmp_path / "part.pt")

@@ -217,7 +217,7 @@ def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch) 
 def test_checkpoints_hold_no_pickled_objects(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "s2s-checkpoint", "version": 1, "config": Path("x")}, path)
-    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+    with pytest.raises(CheckpointError, match="refused: the file holds objects other than tensors"):
         load_checkpoint(path)
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="not an s2s checkpoint"):
