@@ -8,7 +8,8 @@ seed and the epoch alone), backpropagates the token-normalised loss, clips, step
 decodes: ``validation``) and writes ``last.pt`` and ``step_N.pt`` (and ``best.pt`` on
 improvement). Resuming (``resume``) restores the model, optimizer, scheduler, progress and every
 random state, so the run continues exactly where it stopped; several processes are ``distributed``.
-SIGINT/SIGTERM finish the current update, save ``last.pt`` and raise ``TrainingInterrupted``.
+SIGINT/SIGTERM finish the current update (and its evaluation), save ``last.pt`` and raise
+``TrainingInterrupted`` (``interrupts``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import dataclasses
 import logging
 import math
 import random
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from s2s.checkpoint import Checkpoint, Progress, prune_step_checkpoints
 from s2s.config import Config, check_training, validate
 from s2s.distributed import World
 from s2s.errors import ConfigError, S2SError
+from s2s.interrupts import StopRequests
 from s2s.model import build_model
 from s2s.optim import is_per_evaluation
 from s2s.prepare import prepare, write_splits
@@ -122,7 +122,7 @@ class Trainer:
         self.sampling = SAMPLING.build(self.tcfg.scheduled_sampling)  # update -> P(the decoder reads its own token)
         self.progress = Progress(coverage_on=self.net.coverage_at(0))
         self.bad_steps = 0
-        self._signal: int | None = None
+        self.stops = StopRequests(saved_step=ckpt.progress.step if ckpt else None)
 
         if self.world.is_main:
             self.run_dir.save_vocabularies(self.src_vocab, self.tgt_vocab)
@@ -160,7 +160,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         try:
-            with self._signal_handlers(), logging_redirect_tqdm():
+            with self.stops.handled(), logging_redirect_tqdm():
                 while not self._done() and not stopped_early:
                     plan = self._epoch_plan(progress.epoch)
                     while progress.batch_in_epoch < len(plan) and not self._done() and not stopped_early:
@@ -176,7 +176,7 @@ class Trainer:
                             stopped_early, evaluated_at = self.evaluate_and_save(), progress.step
                         if self._interrupted():  # after this step's evaluation: a resume would skip it
                             saved = self._save_last(written=evaluated_at == progress.step)
-                            raise TrainingInterrupted(self._signal, progress.step, saved)
+                            raise TrainingInterrupted(self.stops.received, progress.step, saved)
                     if progress.batch_in_epoch >= len(plan):
                         progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
                 if evaluated_at != progress.step:
@@ -354,20 +354,22 @@ class Trainer:
     def _save(self, best: bool) -> None:
         """best.pt first, then the checkpoints that record it: a kill in between leaves a
         resumable state whose best is on disk (the resumed run redoes the newer best)."""
-        if best:
-            self.checkpoint(full=False).save(self.out / "best.pt")
-        full = self.checkpoint(full=True)
-        if self.tcfg.keep_last:
-            full.save(self.out / f"step_{self.progress.step}.pt")
-            prune_step_checkpoints(self.out, self.tcfg.keep_last)
-        full.save(self.out / "last.pt")
+        with self.stops.saving(self.progress.step):
+            if best:
+                self.checkpoint(full=False).save(self.out / "best.pt")
+            full = self.checkpoint(full=True)
+            if self.tcfg.keep_last:
+                full.save(self.out / f"step_{self.progress.step}.pt")
+                prune_step_checkpoints(self.out, self.tcfg.keep_last)
+            full.save(self.out / "last.pt")
 
     def _save_last(self, written: bool = False) -> Path | None:
         """Write last.pt (unless ``written`` at this step already); its path on the main process."""
         if not self.world.is_main:
             return None
         if not written:
-            self.checkpoint(full=True).save(self.out / "last.pt")
+            with self.stops.saving(self.progress.step):
+                self.checkpoint(full=True).save(self.out / "last.pt")
         return self.out / "last.pt"
 
     def _restore(self, ckpt: Checkpoint) -> None:
@@ -407,26 +409,9 @@ class Trainer:
     # Signals
     # ----------------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        """SIGINT/SIGTERM set a flag; the loop saves and stops after the current update."""
-
-        def request_stop(signal_number: int, frame: object) -> None:
-            if self._signal is not None:  # a second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self._signal = signal_number
-            log.warning("%s received: finishing the current step, then saving", signal.Signals(signal_number).name)
-
-        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
     def _interrupted(self) -> bool:
         """Whether a signal arrived here (or, in a distributed run, in any process)."""
-        return self.world.any(self._signal is not None)
+        return self.world.any(self.stops.received is not None)
 
 
 class _Window:

@@ -3,17 +3,19 @@ either used correctly or refused with a one-line error; a resume never deletes a
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 import torch
-from test_trainer import curve, records, toy_config  # noqa: F401 (toy_config is a fixture)
+from test_trainer import curve, interrupt_at, records, toy_config  # noqa: F401 (toy_config is a fixture)
 
 from s2s.checkpoint import Checkpoint, find_resume_checkpoint
 from s2s.errors import CheckpointError, ConfigError
-from s2s.trainer import Trainer, train
+from s2s.trainer import Trainer, TrainingInterrupted, train
 
 
 def run_files(run_dir: Path) -> dict[str, bytes]:
@@ -148,3 +150,33 @@ def test_a_checkpoint_missing_a_part_is_a_one_line_error(finished_run, tmp_path,
     torch.save(raw, tmp_path / "part.pt")
     with pytest.raises(CheckpointError, match=f"not a complete s2s checkpoint \\(no {key}\\)"):
         Checkpoint.load(tmp_path / "part.pt")
+
+
+def test_a_second_ctrl_c_while_saving_waits_for_the_save(toy_config, monkeypatch, caplog) -> None:  # noqa: F811
+    interrupt_at(monkeypatch, 5)
+    original = Checkpoint.save
+
+    def save(self, path):
+        os.kill(os.getpid(), signal.SIGINT)  # the impatient second Ctrl-C
+        original(self, path)
+
+    monkeypatch.setattr(Checkpoint, "save", save)
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(toy_config(), show_progress=False)
+    assert stop.value.step == 5 and Checkpoint.load(stop.value.checkpoint).progress.step == 5
+    assert "a checkpoint is being written" in caplog.text
+
+
+def test_a_second_ctrl_c_between_saves_says_what_is_lost(toy_config, monkeypatch, caplog) -> None:  # noqa: F811
+    original = Trainer.training_step
+
+    def update(self, batches):
+        if self.progress.step + 1 == 13:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, batches)
+
+    monkeypatch.setattr(Trainer, "training_step", update)
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_config("train.eval_every=10"), show_progress=False)
+    assert "stopping now, without saving" in caplog.text and "train.resume=auto continues from step 10" in caplog.text
