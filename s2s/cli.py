@@ -132,6 +132,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         device=args.device,
         plot_attention=args.plot_attention,
+        on_bad_row=args.on_bad_row,
     )
     return 0
 
@@ -326,6 +327,12 @@ def _add_predict(commands: Any) -> None:
     )
     predict.add_argument(
         "--plot-attention", metavar="DIR", help="write an attention heatmap PNG per input into DIR (needs s2s[plot])"
+    )
+    predict.add_argument(
+        "--on-bad-row",
+        choices=["error", "skip", "empty"],
+        default="error",
+        help="a row that cannot be read: stop before decoding (default), skip it, or give it an empty prediction",
     )
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument(

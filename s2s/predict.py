@@ -6,13 +6,16 @@
 ``predict_file`` is ``s2s predict``: it reads a CSV/TSV/JSONL/text file (or stdin) with the
 checkpoint's reader options and tokenizer, batches by length, restores the input order and
 writes the predictions as the input's reader does (``QID,Prediction`` CSV for AutoMaster CSV
-input, one summary per line otherwise).
+input, one summary per line otherwise). A row it cannot read stops it before any decoding,
+unless ``--on-bad-row`` says to skip such rows or to give them an empty prediction; the output
+path is checked before the decoding too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import sys
 import time
@@ -28,12 +31,12 @@ from s2s.batching import encode_corpus
 from s2s.checkpoint import Checkpoint
 from s2s.config import Config, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
-from s2s.errors import ConfigError
+from s2s.errors import ConfigError, DataError
 from s2s.extras import require
 from s2s.model import Seq2SeqModel
 from s2s.options import retype
 from s2s.plotting import save_attention_png
-from s2s.readers import EXTENSIONS, Reader, open_reader, read_examples, reader_options
+from s2s.readers import EXTENSIONS, BadRow, Reader, open_reader, read_examples, reader_options
 from s2s.registry import READERS
 from s2s.runtime import tune_cpu
 from s2s.search import search_examples
@@ -169,15 +172,20 @@ def predict_file(
     baseline: str | None = None,
     device: str = "auto",
     plot_attention: str | Path | None = None,
+    on_bad_row: str = "error",
 ) -> int:
     """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count.
-    ``plot_attention``: a folder that gets one attention heatmap PNG per input, named by its id."""
+    ``plot_attention``: a folder that gets one attention heatmap PNG per input, named by its id.
+    ``on_bad_row``: a row that cannot be read stops it before any decoding (``error``), gets no
+    prediction (``skip``) or an empty one under its id (``empty``)."""
     start = time.perf_counter()
+    check_output(output_path)
     fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
     if baseline is not None:
         if plot_attention:
             raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
         reader = open_reader(reader_options(fmt))
+        rows = scan_rows(input_path, reader, on_bad_row)
         examples = list(read_examples(input_path, reader.options, need_target=False))
         ids, texts = [e.id for e in examples], [reader.lead(e) for e in examples]
     else:
@@ -186,6 +194,7 @@ def predict_file(
         summarizer = Summarizer.load(checkpoint, device)
         search_options = summarizer.options(**(options or {}), **_predict_overrides(overrides))
         with_attention = plot_attention is not None
+        rows = None
         if str(input_path) == "-":
             lines = [line.rstrip("\r\n") for line in sys.stdin]
             ids = [str(i) for i in range(1, len(lines) + 1)]
@@ -194,7 +203,8 @@ def predict_file(
         else:
             data = summarizer.cfg.data
             reader = open_reader(data if data.format == fmt else retype(data, READERS, fmt))
-            cfg = dataclasses.replace(summarizer.cfg, data=reader.options)
+            rows = scan_rows(input_path, reader, on_bad_row)
+            cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(reader.options, on_bad_row="skip"))
             corpus = tokenize_file(input_path, cfg, need_target=False)
             _warn_truncated(corpus.stats.truncated_sources, cfg)
             ids = corpus.ids
@@ -202,6 +212,8 @@ def predict_file(
         texts = [s.text for s in summaries]
         if plot_attention is not None:
             _plot_attention(Path(plot_attention), ids, summaries)
+    if on_bad_row == "empty" and rows is not None:
+        ids, texts = with_empty_rows(rows, ids, texts)
     _write(reader, ids, texts, output_path)
     seconds = time.perf_counter() - start
     log.info(
@@ -212,6 +224,44 @@ def predict_file(
         output_path or "stdout",
     )
     return len(texts)
+
+
+def check_output(output_path: str | Path | None) -> None:
+    """``ConfigError`` unless ``output_path`` can be written: checked before the decoding."""
+    if output_path is None:
+        return
+    path = Path(output_path)
+    if path.is_dir():
+        raise ConfigError(f"--output {path}: is a directory; name a file in it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--output {path}: the folder {folder} does not exist (create it, or name another file)")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--output {path}: not writable (permission denied)")
+
+
+def scan_rows(path: str | Path, reader: Reader, on_bad_row: str) -> list[tuple[str, bool]]:
+    """(id, unreadable) of every row of ``path``, in order; with ``on_bad_row=error`` an
+    unreadable row is a ``DataError`` that names it and the alternatives."""
+    rows = []
+    for item in reader.read(Path(path), need_target=False):
+        bad = isinstance(item, BadRow)
+        if bad and on_bad_row == "error":
+            raise DataError(
+                f"{path}:{item.line}: {item.reason}; a submission needs a row for every input: fix the row, or "
+                f"pass --on-bad-row empty (an empty prediction under its id) or --on-bad-row skip (none)"
+            )
+        rows.append((item.id or str(item.line), bad))
+    return rows
+
+
+def with_empty_rows(rows: list[tuple[str, bool]], ids: list[str], texts: list[str]) -> tuple[list[str], list[str]]:
+    """The predictions of the readable rows, with an empty one for each unreadable row, in file order."""
+    found = iter(zip(ids, texts))
+    merged = [(ident, "") if bad else next(found) for ident, bad in rows]
+    if bad_count := sum(bad for _, bad in rows):
+        log.warning("%d unreadable row%s: empty predictions", bad_count, "s" if bad_count > 1 else "")
+    return [i for i, _ in merged], [t for _, t in merged]
 
 
 def pick_device(choice: str) -> torch.device:

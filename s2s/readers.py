@@ -54,6 +54,7 @@ class BadRow:
 
     line: int
     reason: str
+    id: str | None = None  # the row's id where it can be read (``s2s predict --on-bad-row empty``)
 
 
 @dataclass
@@ -424,7 +425,8 @@ class CsvReader(FieldsReader):
             if not fields:  # a blank line
                 continue
             if len(fields) != len(header):
-                yield BadRow(line, f"{len(fields)} fields, expected {len(header)} ({','.join(header)})")
+                ident = dict(zip(header, fields)).get(self.options.id_field)
+                yield BadRow(line, f"{len(fields)} fields, expected {len(header)} ({','.join(header)})", ident)
                 continue
             yield self.example(dict(zip(header, fields)), line, has_target)
 
@@ -466,7 +468,7 @@ class JsonlReader(FieldsReader):
                 has_target = self.options.target_field in row
             missing = [f for f in required if f not in row]
             if missing:
-                yield BadRow(line, f"missing field {', '.join(missing)}")
+                yield BadRow(line, f"missing field {', '.join(missing)}", row.get(self.options.id_field))
                 continue
             yield self.example(row, line, has_target)
 

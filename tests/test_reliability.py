@@ -3,6 +3,7 @@ either used correctly or refused with a one-line error; a resume never deletes a
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import shutil
@@ -15,6 +16,7 @@ from test_trainer import curve, interrupt_at, records, toy_config  # noqa: F401 
 
 from s2s.checkpoint import Checkpoint, find_resume_checkpoint
 from s2s.errors import CheckpointError, ConfigError
+from s2s.readers import read_examples, reader_options
 from s2s.trainer import Trainer, TrainingInterrupted, train
 
 
@@ -180,3 +182,14 @@ def test_a_second_ctrl_c_between_saves_says_what_is_lost(toy_config, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         train(toy_config("train.eval_every=10"), show_progress=False)
     assert "stopping now, without saving" in caplog.text and "train.resume=auto continues from step 10" in caplog.text
+
+
+def test_a_10_mb_cell_is_read(tmp_path) -> None:
+    """Over the csv module's default field limit (128 KB): every row comes out."""
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["QID", "Brand", "Model", "Question", "Dialogue"])
+        writer.writerows((f"Q{i}", "b", "m", "问题", "技师说：好" * (2_000_000 if i == 2 else 1)) for i in range(5))
+    examples = list(read_examples(path, reader_options("automaster"), need_target=False))
+    assert [e.id for e in examples] == ["Q0", "Q1", "Q2", "Q3", "Q4"] and len(examples[2].raw["Dialogue"]) == 10_000_000
