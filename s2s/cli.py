@@ -23,15 +23,16 @@ log = logging.getLogger("s2s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.debug)
-    try:
+    debug = False
+    try:  # the parser too: a Ctrl-C in the first instant is no traceback either
+        args = _parser().parse_args(argv)
+        debug = args.debug
+        _setup_logging(debug)
         for module in args.plugin or []:
             _import_plugin(module)
         return args.command(args) or 0
     except S2SError as err:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2

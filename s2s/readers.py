@@ -390,9 +390,14 @@ class FieldsReader(Reader):
         required = list(self.options.source_fields) + ([self.options.target_field] if need_target else [])
         missing = [f for f in required if f not in names]
         if missing:
+            fix = (
+                "set data.source_fields / data.target_field to the names it uses"
+                if need_target
+                else "give the input those columns (the ones the model was trained on)"
+            )
             raise DataError(
                 f"{path}: the {what} lacks {', '.join(missing)} (expected {', '.join(required)}; found "
-                f"{', '.join(names) or 'nothing'}); set data.source_fields / data.target_field to the names it uses"
+                f"{', '.join(names) or 'nothing'}); {fix}"
             )
         return required
 

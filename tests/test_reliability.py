@@ -14,8 +14,11 @@ import pytest
 import torch
 from test_trainer import curve, interrupt_at, records, toy_config  # noqa: F401 (toy_config is a fixture)
 
+from s2s import cli
 from s2s.checkpoint import Checkpoint, find_resume_checkpoint
-from s2s.errors import CheckpointError, ConfigError
+from s2s.cli import main
+from s2s.errors import CheckpointError, ConfigError, DataError
+from s2s.predict import predict_file
 from s2s.readers import read_examples, reader_options
 from s2s.trainer import Trainer, TrainingInterrupted, train
 
@@ -193,3 +196,50 @@ def test_a_10_mb_cell_is_read(tmp_path) -> None:
         writer.writerows((f"Q{i}", "b", "m", "问题", "技师说：好" * (2_000_000 if i == 2 else 1)) for i in range(5))
     examples = list(read_examples(path, reader_options("automaster"), need_target=False))
     assert [e.id for e in examples] == ["Q0", "Q1", "Q2", "Q3", "Q4"] and len(examples[2].raw["Dialogue"]) == 10_000_000
+
+
+def cli_error(argv: list[str], capsys) -> str:
+    """The one line ``s2s ARGV`` prints, checked to be an error with exit code 2."""
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert not any("Traceback" in line for line in lines) and lines[-1].startswith("error: ")
+    return lines[-1]
+
+
+def test_a_model_too_large_for_memory_is_a_one_line_error(toy_config, capsys) -> None:  # noqa: F811
+    cfg = toy_config()
+    args = ["train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.cache_dir={cfg.data.cache_dir}"]
+    for size in (2**40, 2**70):
+        line = cli_error(
+            [*args, f"train.output_dir={cfg.train.output_dir}", f"model.encoder.hidden_size={size}"], capsys
+        )
+        assert "its weights do not fit in memory" in line and "lower the model's sizes" in line
+
+
+def test_resume_from_best_pt_on_the_command_line_is_one_line(toy_config, finished_run, capsys) -> None:  # noqa: F811
+    cfg = toy_config()
+    argv = ["train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}"]
+    line = cli_error([*argv, f"train.output_dir={finished_run}", f"train.resume={finished_run / 'best.pt'}"], capsys)
+    assert "holds weights only" in line and str(finished_run / "last.pt") in line
+
+
+def test_prepare_refuses_an_unknown_scheduler(toy_config, capsys) -> None:  # noqa: F811
+    cfg = toy_config()
+    argv = ["prepare", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.cache_dir={cfg.data.cache_dir}"]
+    assert "unknown scheduler '汉'" in cli_error([*argv, "train.scheduler.type=汉"], capsys)
+
+
+def test_ctrl_c_in_the_first_instant_is_no_traceback(monkeypatch, capsys) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt  # while building the parser, before any command runs
+
+    monkeypatch.setattr(cli, "_parser", interrupted)
+    assert main(["--version"]) == 130 and capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_predict_on_a_csv_without_the_model_columns_names_them(finished_run, tmp_path) -> None:
+    path = tmp_path / "input.csv"
+    path.write_text("QID,Text\nQ1,1 2 3\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"lacks Question, Dialogue .*give the input those columns") as error:
+        predict_file(finished_run / "best.pt", path, input_format="automaster")
+    assert "data.source_fields" not in str(error.value)
