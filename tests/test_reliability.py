@@ -8,11 +8,13 @@ import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from test_trainer import curve, interrupt_at, records, toy_config  # noqa: F401 (toy_config is a fixture)
+from test_trainer import QUICK, curve, interrupt_at, records, toy_config  # noqa: F401 (toy_config is a fixture)
 
 from s2s import cli
 from s2s.checkpoint import Checkpoint, find_resume_checkpoint
@@ -21,6 +23,10 @@ from s2s.errors import CheckpointError, ConfigError, DataError
 from s2s.predict import predict_file
 from s2s.readers import read_examples, reader_options
 from s2s.trainer import Trainer, TrainingInterrupted, train
+
+from conftest import ROOT
+
+TESTS = Path(__file__).resolve().parent
 
 
 def run_files(run_dir: Path) -> dict[str, bytes]:
@@ -243,3 +249,26 @@ def test_predict_on_a_csv_without_the_model_columns_names_them(finished_run, tmp
     with pytest.raises(DataError, match=r"lacks Question, Dialogue .*give the input those columns") as error:
         predict_file(finished_run / "best.pt", path, input_format="automaster")
     assert "data.source_fields" not in str(error.value)
+
+
+def test_a_run_killed_while_writing_best_pt_resumes_to_the_same_end(toy_config, tmp_path) -> None:  # noqa: F811
+    """A real SIGKILL (tests/plugin_kill.py) at step 20 while best.pt is written; the same command
+    with train.resume=auto cleans up and ends where an uninterrupted run ends."""
+    extra = ("train.eval_every=10", "train.keep_last=2")
+    cfg, split = toy_config(*extra), tmp_path / "split"
+    argv = ["train", "configs/toy.yaml", f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}"]
+    argv += [f"data.cache_dir={cfg.data.cache_dir}", *QUICK, *extra, f"train.output_dir={split}"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+
+    def s2s(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "s2s", *args]
+        return subprocess.run(command, cwd=ROOT, env={**env, **extra_env}, capture_output=True, text=True, timeout=300)
+
+    killed = s2s("--plugin", "plugin_kill", *argv, S2S_TEST_KILL_AT="best.pt:20")
+    assert killed.returncode == -signal.SIGKILL and list(split.glob(".*.tmp"))
+    resumed = s2s(*argv, "train.resume=auto")
+    assert resumed.returncode == 0, resumed.stderr
+    whole = train(toy_config(*extra, run="whole"), show_progress=False).output_dir
+    assert not list(split.glob(".*.tmp"))
+    assert curve(split) == curve(whole)
+    assert best_on_disk(split) == best_on_disk(whole) == Checkpoint.load(split / "last.pt").progress.best_step
