@@ -58,6 +58,11 @@ def resolve_resume(cfg: Config) -> tuple[Config, tuple[Path, Checkpoint] | None]
         return cfg, None
     if cfg.train.resume == "auto":
         found = find_resume_checkpoint(run_dir.path)
+        if found is None and run_dir.holds_run() and not cfg.train.overwrite:
+            raise ConfigError(
+                f"train.resume=auto: {run_dir.path} holds a run but no checkpoint to resume from (no last.pt or "
+                f"step_N.pt); nothing was changed: start over with train.overwrite=true (deletes the run)"
+            )
         if found is None:
             log.info("train.resume=auto: no checkpoint in %s, starting a new run", run_dir.path)
             return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=None, overwrite=True)), None

@@ -272,3 +272,22 @@ def test_a_run_killed_while_writing_best_pt_resumes_to_the_same_end(toy_config, 
     assert not list(split.glob(".*.tmp"))
     assert curve(split) == curve(whole)
     assert best_on_disk(split) == best_on_disk(whole) == Checkpoint.load(split / "last.pt").progress.best_step
+
+
+def test_resume_auto_without_checkpoints_keeps_the_rest_of_the_run(toy_config, finished_run) -> None:  # noqa: F811
+    for path in [finished_run / "last.pt", *finished_run.glob("step_*.pt")]:
+        path.unlink()  # e.g. train.keep_last=0 and last.pt deleted by hand: best.pt and the logs are left
+    before = run_files(finished_run)
+    with pytest.raises(ConfigError, match="holds a run but no checkpoint to resume from .*train.overwrite=true"):
+        Trainer(toy_config("train.resume=auto"), show_progress=False)
+    assert run_files(finished_run) == before
+
+
+def test_a_directory_as_data_train_is_named_as_one(toy_config, tmp_path) -> None:  # noqa: F811
+    with pytest.raises(DataError, match="is a directory; name a file"):
+        train(toy_config(f"data.train={tmp_path}"), show_progress=False)
+
+
+def test_a_nan_learning_rate_is_refused(toy_config) -> None:  # noqa: F811
+    with pytest.raises(ConfigError, match="train.optimizer.lr: expected a finite number, got nan"):
+        toy_config("train.optimizer.lr=.nan")
