@@ -5,8 +5,8 @@
 The loop: each update takes ``train.accumulate`` batches of the epoch's plan (a function of the
 seed and the epoch alone), backpropagates the token-normalised loss, clips, steps. Every
 ``train.eval_every`` updates it validates on the dev set (loss, perplexity, ROUGE of greedy
-decodes: ``validation``) and writes ``last.pt`` and ``step_N.pt`` (and ``best.pt`` on
-improvement). Resuming (``resume``) restores the model, optimizer, scheduler, progress and every
+decodes: ``validation``) and writes ``best.pt`` (on improvement), then ``step_N.pt`` and
+``last.pt``, which record it. Resuming (``resume``) restores the model, optimizer, scheduler, progress and every
 random state, so the run continues exactly where it stopped; several processes are ``distributed``.
 SIGINT/SIGTERM finish the current update (and its evaluation), save ``last.pt`` and raise
 ``TrainingInterrupted`` (``interrupts``).
