@@ -209,8 +209,10 @@ def find_resume_checkpoint(directory: str | Path) -> tuple[Path, Checkpoint] | N
     load, or that holds one of a newer format version, is a ``CheckpointError``: starting over
     would delete the run.
     """
-    found, failures = [], []
-    for path in [Path(directory) / "last.pt", *step_checkpoints(directory)]:
+    last = Path(directory) / "last.pt"
+    found: tuple[Path, Checkpoint] | None = None
+    failures = []
+    for path in [last, *step_checkpoints(directory)]:  # the step files newest first
         if not path.exists():
             continue
         try:
@@ -221,12 +223,15 @@ def find_resume_checkpoint(directory: str | Path) -> tuple[Path, Checkpoint] | N
             log.warning("skipping %s", err)
             failures.append(str(err))
             continue
-        if ckpt.training is not None:
-            found.append((path, ckpt))
-        else:
+        if ckpt.training is None:
             failures.append(f"{path}: holds weights only")
+            continue
+        if found is None or ckpt.progress.step > found[1].progress.step:
+            found = path, ckpt
+        if path != last:  # the newest step file that loads: older ones cannot be newer
+            break
     if found:
-        return max(found, key=lambda pair: pair[1].progress.step)  # max keeps the first (last.pt) on a tie
+        return found
     if failures:
         raise CheckpointError(
             f"train.resume=auto: no checkpoint in {directory} can be resumed ({'; '.join(failures)}); "
