@@ -33,5 +33,5 @@ setup(
         "plot": ["pillow>=10.1"],  # `s2s predict --plot-attention`: labelled PNGs (load_default(size) needs 10.1)
         "vectors": ["gensim>=4.3"],  # `s2s embeddings`: word2vec
     },
-    entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
+    entry_points={"console_scripts": ["s2s=s2s.__main__:run"]},
 )

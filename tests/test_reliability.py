@@ -291,3 +291,16 @@ def test_a_directory_as_data_train_is_named_as_one(toy_config, tmp_path) -> None
 def test_a_nan_learning_rate_is_refused(toy_config) -> None:  # noqa: F811
     with pytest.raises(ConfigError, match="train.optimizer.lr: expected a finite number, got nan"):
         toy_config("train.optimizer.lr=.nan")
+
+
+def test_ctrl_c_while_the_cli_imports_is_no_traceback(monkeypatch, capsys) -> None:
+    from s2s.__main__ import run
+
+    class Interrupting:  # an import hook: the Ctrl-C arrives while s2s.cli is being imported
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "s2s.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "s2s.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert run() == 130 and capsys.readouterr().err.strip() == "interrupted"
