@@ -37,5 +37,5 @@ setup(
         "vectors": ["gensim>=4.3"],  # `s2s embeddings`: word2vec
         "subwords": ["sentencepiece>=0.2"],  # tokenizer.type: sentencepiece
     },
-    entry_points={"console_scripts": ["s2s=s2s.cli:main"]},
+    entry_points={"console_scripts": ["s2s=s2s.__main__:run"]},
 )

@@ -23,15 +23,16 @@ log = logging.getLogger("s2s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.debug)
-    try:
+    debug = False
+    try:  # the parser too: a Ctrl-C in the first instant is no traceback either
+        args = _parser().parse_args(argv)
+        debug = args.debug
+        _setup_logging(debug)
         for module in args.plugin or []:
             _import_plugin(module)
         return args.command(args) or 0
     except S2SError as err:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -151,6 +152,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         plot_attention=args.plot_attention,
         sample={k: v for k, v in sample.items() if v is not None} if sample else None,
         rerank=args.rerank,
+        on_bad_row=args.on_bad_row,
     )
     return 0
 
@@ -378,6 +380,12 @@ def _add_predict(commands: Any) -> None:
         "--plot-attention",
         metavar="DIR",
         help="write an attention heatmap PNG per input into DIR (needs s2s-summarizer[plot])",
+    )
+    predict.add_argument(
+        "--on-bad-row",
+        choices=["error", "skip", "empty"],
+        default="error",
+        help="a row that cannot be read: stop before decoding (default), skip it, or give it an empty prediction",
     )
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument(

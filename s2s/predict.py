@@ -6,7 +6,9 @@
 ``predict_file`` is ``s2s predict``: it reads a CSV/TSV/JSONL/text file (or stdin) with the
 checkpoint's reader options and tokenizer, batches by length, restores the input order and
 writes the predictions as the input's reader does (``QID,Prediction`` CSV for AutoMaster CSV
-input, one summary per line otherwise).
+input, one summary per line otherwise). A row it cannot read stops it before any decoding,
+unless ``--on-bad-row`` says to skip such rows or to give them an empty prediction; the output
+path is checked before the decoding too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -30,13 +33,13 @@ from s2s.batching import encode_corpus
 from s2s.config import Config, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
 from s2s.ensemble import load_models
-from s2s.errors import ConfigError
+from s2s.errors import ConfigError, DataError
 from s2s.extras import require
 from s2s.metrics import mbr_rerank
 from s2s.model import Seq2SeqModel
 from s2s.options import retype
 from s2s.plotting import save_attention_png
-from s2s.readers import EXTENSIONS, Reader, open_reader, read_examples, reader_options
+from s2s.readers import EXTENSIONS, BadRow, Reader, open_reader, read_examples, reader_options
 from s2s.registry import READERS
 from s2s.runtime import tune_cpu
 from s2s.search import search_examples
@@ -195,14 +198,18 @@ def predict_file(
     plot_attention: str | Path | None = None,
     sample: Mapping[str, Any] | None = None,
     rerank: str | None = None,
+    on_bad_row: str = "error",
 ) -> int:
     """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count.
     ``checkpoint``: one, or several (an ensemble). ``plot_attention``: a folder that gets one attention
     heatmap PNG per input, named by its id. Each input's candidates are the search's ``n_best``, then
     with ``sample`` (options of the ``sample`` searcher: ``n_best`` samples, ``temperature``, ``seed``)
     its samples; ``rerank="mbr"`` picks one by minimum Bayes risk (``metrics.mbr_rerank``). More than
-    one candidate per input is written as JSONL (``write_candidates``) unless reranked to a CSV or text."""
+    one candidate per input is written as JSONL (``write_candidates``) unless reranked to a CSV or text.
+    ``on_bad_row``: a row that cannot be read stops it before any decoding (``error``), gets no
+    prediction (``skip``) or an empty one under its id (``empty``)."""
     start = time.perf_counter()
+    check_output(output_path)
     fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
     if rerank not in (None, "mbr"):
         raise ConfigError(f"--rerank {rerank}: unknown reranking (choices: mbr)")
@@ -213,6 +220,7 @@ def predict_file(
         if sample or rerank:
             raise ConfigError("--sample and --rerank need a model's candidates: they do not go with --baseline")
         reader = open_reader(reader_options(fmt))
+        rows = scan_rows(input_path, reader, on_bad_row)
         examples = list(read_examples(input_path, reader.options, need_target=False))
         ids, texts = [e.id for e in examples], [reader.lead(e) for e in examples]
     else:
@@ -224,6 +232,9 @@ def predict_file(
         if sample:
             searches.append(summarizer.options(**{**changes, "search": "sample", **sample}))
         as_candidates = _writes_candidates(searches, rerank, output_path)
+        if as_candidates and on_bad_row == "empty":
+            raise ConfigError("--on-bad-row empty: candidates (JSONL) have no empty form; use --on-bad-row skip")
+        rows = None
         if str(input_path) == "-":
             lines = [line.rstrip("\r\n") for line in sys.stdin]
             ids, sources = [str(i) for i in range(1, len(lines) + 1)], summarizer.sources(lines)
@@ -231,7 +242,8 @@ def predict_file(
         else:
             data = summarizer.cfg.data
             reader = open_reader(data if data.format == fmt else retype(data, READERS, fmt))
-            cfg = dataclasses.replace(summarizer.cfg, data=reader.options)
+            rows = scan_rows(input_path, reader, on_bad_row)
+            cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(reader.options, on_bad_row="skip"))
             corpus = tokenize_file(input_path, cfg, need_target=False)
             _warn_truncated(corpus.stats.truncated_sources, cfg)
             ids, sources = corpus.ids, corpus.sources
@@ -242,6 +254,8 @@ def predict_file(
             _plot_attention(Path(plot_attention), ids, [candidates[0][0] for candidates in ranked])
         if not as_candidates:
             ranked = None
+    if on_bad_row == "empty" and rows is not None:
+        ids, texts = with_empty_rows(rows, ids, texts)
     with _output(output_path) as out:
         if ranked is not None:
             write_candidates(ids, ranked, out)
@@ -310,6 +324,44 @@ def _writes_candidates(searches: Sequence[PredictConfig], rerank: str | None, ou
             f"object per input: give --output FILE.jsonl, not {output_path} (or --rerank mbr to write the chosen one)"
         )
     return jsonl or rerank is None
+
+
+def check_output(output_path: str | Path | None) -> None:
+    """``ConfigError`` unless ``output_path`` can be written: checked before the decoding."""
+    if output_path is None:
+        return
+    path = Path(output_path)
+    if path.is_dir():
+        raise ConfigError(f"--output {path}: is a directory; name a file in it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--output {path}: the folder {folder} does not exist (create it, or name another file)")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--output {path}: not writable (permission denied)")
+
+
+def scan_rows(path: str | Path, reader: Reader, on_bad_row: str) -> list[tuple[str, bool]]:
+    """(id, unreadable) of every row of ``path``, in order; with ``on_bad_row=error`` an
+    unreadable row is a ``DataError`` that names it and the alternatives."""
+    rows = []
+    for item in reader.read(Path(path), need_target=False):
+        bad = isinstance(item, BadRow)
+        if bad and on_bad_row == "error":
+            raise DataError(
+                f"{path}:{item.line}: {item.reason}; a submission needs a row for every input: fix the row, or "
+                f"pass --on-bad-row empty (an empty prediction under its id) or --on-bad-row skip (none)"
+            )
+        rows.append((item.id or str(item.line), bad))
+    return rows
+
+
+def with_empty_rows(rows: list[tuple[str, bool]], ids: list[str], texts: list[str]) -> tuple[list[str], list[str]]:
+    """The predictions of the readable rows, with an empty one for each unreadable row, in file order."""
+    found = iter(zip(ids, texts))
+    merged = [(ident, "") if bad else next(found) for ident, bad in rows]
+    if bad_count := sum(bad for _, bad in rows):
+        log.warning("%d unreadable row%s: empty predictions", bad_count, "s" if bad_count > 1 else "")
+    return [i for i, _ in merged], [t for _, t in merged]
 
 
 def pick_device(choice: str) -> torch.device:

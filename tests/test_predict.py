@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from s2s.errors import CheckpointError
+from s2s.errors import CheckpointError, ConfigError, DataError
 from s2s.predict import Summarizer, predict_file
 
 from conftest import train_toy_model
@@ -139,3 +139,38 @@ def test_checkpoint_from_another_version_is_refused(reverse_run, tmp_path) -> No
         CheckpointError, match="model.dropout_everywhere: unknown option of model 'rnn'.*another version of s2s"
     ):
         Summarizer.load(tmp_path / "other.pt")
+
+
+def truncated_csv(path, n: int = 40) -> list[str]:
+    """An AutoMaster-layout CSV of ``n`` rows whose last row a kill cut short; returns the QIDs."""
+    qids = [f"Q{i}" for i in range(n)]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["QID", "Brand", "Model", "Question", "Dialogue"])
+        writer.writerows((qid, "b", "m", "1 2 3", "") for qid in qids)
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\r\n").rsplit(",", 2)[0] + "\n", encoding="utf-8")
+    return qids
+
+
+def test_predict_has_a_row_for_every_qid_or_stops_before_decoding(reverse_run, tmp_path, monkeypatch) -> None:
+    qids = truncated_csv(tmp_path / "input.csv")
+    ckpt, output = reverse_run.result.best_checkpoint, tmp_path / "out.csv"
+    decode = Summarizer.decode
+    monkeypatch.setattr(Summarizer, "decode", lambda *a, **k: pytest.fail("decoded despite a bad row"))
+    with pytest.raises(DataError, match=r"input.csv:41: 3 fields, expected 5 .*--on-bad-row empty"):
+        predict_file(ckpt, tmp_path / "input.csv", output)
+    assert not output.exists()
+    monkeypatch.setattr(Summarizer, "decode", decode)
+    assert predict_file(ckpt, tmp_path / "input.csv", output, on_bad_row="skip") == 39
+    predict_file(ckpt, tmp_path / "input.csv", output, on_bad_row="empty")
+    with open(output, encoding="utf-8", newline="") as f:
+        predicted = list(csv.reader(f))[1:]
+    assert [qid for qid, _ in predicted] == qids and predicted[-1] == ["Q39", ""] and predicted[0][1] == "3 2 1"
+
+
+def test_an_unwritable_output_is_an_error_before_any_work(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(Summarizer, "load", lambda *a, **k: pytest.fail("loaded the model first"))
+    with pytest.raises(ConfigError, match="--output no/such/dir/x: the folder no/such/dir does not exist"):
+        predict_file("best.pt", tmp_path / "input.csv", "no/such/dir/x")
+    with pytest.raises(ConfigError, match="is a directory"):
+        predict_file("best.pt", tmp_path / "input.csv", tmp_path)
