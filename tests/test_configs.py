@@ -15,7 +15,14 @@ from s2s.vocabulary import SPECIALS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-PRESETS = ["automaster_seq2seq.yaml", "automaster_pgn.yaml", "automaster_pgn_coverage.yaml", "csl_pgn.yaml"]
+PRESETS = [
+    "automaster_seq2seq.yaml",
+    "automaster_pgn.yaml",
+    "automaster_pgn_coverage.yaml",
+    "automaster_transformer_pgn.yaml",
+    "csl_pgn.yaml",
+    "csl_transformer_pgn.yaml",
+]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -26,6 +33,10 @@ def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
     model = build_model(cfg.model, tokens, tokens)
     src = torch.tensor([[4, 5, 6, 3]])
     memory, _ = model.encode(Batch(src, torch.tensor([4]), src != 0, src, [[]], [0]))  # the parts' shapes fit together
+    if cfg.model.type == "transformer":  # per decoder layer: (batch, heads, src_len, d_head)
+        m = cfg.model
+        assert [k.shape for k in memory.keys] == [(1, m.heads, 4, m.d_model // m.heads)] * m.decoder_layers
+        return
     directions = 2 if cfg.model.encoder.bidirectional else 1
     assert memory.keys.shape == (1, 4, directions * cfg.model.encoder.hidden_size)
 
