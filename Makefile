@@ -21,7 +21,8 @@ $(VENV)/.installed: setup.py
 	fi
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev,serve,plot,vectors]"
+	@$(PY) -m pip uninstall -q -y s2s 2>/dev/null || true  # the distribution's name before 0.2.0 (now s2s-summarizer)
+	$(PY) -m pip install -q -e ".[dev,serve,plot,vectors,subwords]"
 	@touch $@
 
 lint: install

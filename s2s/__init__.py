@@ -5,4 +5,6 @@ of its built-in parts the first time it is asked for one, so commands that need 
 evaluate``) never import torch.
 """
 
-__version__ = "0.2.0"
+from s2s.version import __version__
+
+__all__ = ["__version__"]

@@ -1,7 +1,8 @@
 """The bridge: from the encoder's final state to the decoder's initial state.
 
-Encoder and decoder are independent: any encoder (LSTM/GRU, one or two directions, any depth
-and size) can start any decoder (LSTM/GRU, any depth and size). ``model.bridge`` picks how:
+Encoder and decoder are independent: any encoder (LSTM/GRU/plain RNN, one or two directions, any
+depth and size) can start any decoder (LSTM/GRU/plain RNN, any depth and size); a GRU and a plain
+RNN have no cell state, only h. ``model.bridge`` picks how:
 
 - ``concat``: the final forward and backward states, concatenated (OpenNMT-py's default; the
   decoder's hidden size must be num_directions x the encoder's). An LSTM decoder after an LSTM

@@ -1,8 +1,11 @@
 """The checkpoint format: one type, read and written only here.
 
-A checkpoint is self-contained (weights + resolved config + vocabularies + progress), written
-atomically and read with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists and
-dicts only. Files in a run directory (``train.output_dir``):
+A checkpoint is self-contained (weights + resolved config + vocabularies + progress, and the
+bytes of the files the config names, such as a SentencePiece model: ``assets``), written
+atomically and read with ``torch.load(weights_only=True)``: tensors, numbers, strings, bytes,
+lists and dicts only (a file holding other objects is refused); a file whose bytes changed after
+it was written (the CRC-32 of a member of its zip archive fails) is refused as corrupt. Files in a
+run directory (``train.output_dir``):
 
 - ``best.pt``: the best model so far (by ``train.keep_best_by``), for prediction;
 - ``last.pt``: everything needed to resume (optimizer, scheduler, progress, random states),
@@ -18,13 +21,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from s2s.assets import restore_assets
 from s2s.config import Config, from_dict, to_dict
 from s2s.errors import CheckpointError, ConfigError
 
@@ -34,6 +40,11 @@ FORMAT = "s2s-checkpoint"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
 STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+FOREIGN_OBJECT = re.compile(r"Unsupported global: GLOBAL (\S+)")  # torch.load(weights_only=True) refused it
+
+
+class NewerCheckpointError(CheckpointError):
+    """A newer s2s wrote the checkpoint (its format version is above ``VERSION``)."""
 
 
 @dataclass
@@ -73,6 +84,7 @@ class Checkpoint:
     model: dict[str, torch.Tensor]  # the model's state_dict
     progress: Progress = field(default_factory=Progress)
     training: TrainingState | None = None
+    assets: dict[str, bytes] = field(default_factory=dict)  # files the config names (assets.py)
 
     def to_dict(self) -> dict[str, Any]:
         payload = {
@@ -84,6 +96,8 @@ class Checkpoint:
             "model": self.model,
             "progress": dataclasses.asdict(self.progress),
         }
+        if self.assets:
+            payload["assets"] = self.assets
         if self.training is not None:
             payload |= dataclasses.asdict(self.training)
         return payload
@@ -94,7 +108,8 @@ class Checkpoint:
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise CheckpointError(f"{path}: not an s2s checkpoint")
         if raw.get("version") not in READABLE_VERSIONS:
-            raise CheckpointError(
+            newer = isinstance(raw.get("version"), int) and raw["version"] > VERSION
+            raise (NewerCheckpointError if newer else CheckpointError)(
                 f"{path}: checkpoint format version {raw.get('version')}; this s2s reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))} (a newer s2s wrote it: upgrade s2s)"
             )
@@ -109,7 +124,9 @@ class Checkpoint:
         if all(key in raw for key in ("optimizer", "scheduler", "rng")):
             training = TrainingState(raw["optimizer"], raw["scheduler"], raw.get("scaler"), raw["rng"])
         progress = Progress.from_dict(raw["progress"])
-        return cls(config, list(raw["src_vocab"]), list(raw["tgt_vocab"]), raw["model"], progress, training)
+        assets = raw.get("assets", {})
+        restore_assets(config, assets)
+        return cls(config, list(raw["src_vocab"]), list(raw["tgt_vocab"]), raw["model"], progress, training, assets)
 
     def save(self, path: str | Path) -> None:
         """Write to ``path`` atomically: a crash mid-write leaves the old file intact."""
@@ -128,11 +145,19 @@ class Checkpoint:
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
         """Read and check a checkpoint; a missing, corrupt or foreign file is a ``CheckpointError``."""
         path = Path(path)
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a directory, not a checkpoint: name a file in it (best.pt, last.pt)")
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
+        _check_crcs(path)
         try:
             raw = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:  # torch raises many kinds on a truncated or foreign file
+            if isinstance(err, pickle.UnpicklingError) and (found := FOREIGN_OBJECT.search(str(err))):
+                raise CheckpointError(
+                    f"{path}: refused: the file holds objects other than tensors, numbers, strings, lists and "
+                    f"dicts ({found.group(1)}; loading them could run code), and an s2s checkpoint holds none"
+                ) from None
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointError(
                 f"{path}: cannot read the checkpoint; it may be truncated or corrupt ({reason})"
@@ -155,6 +180,31 @@ class Checkpoint:
         return model.eval()
 
 
+def vocabulary_mismatch(a: Checkpoint, b: Checkpoint) -> str | None:
+    """Which vocabulary of two checkpoints differs ("source", "target"), or None: the same ids mean
+    the same words (what averaging and ensembles need)."""
+    if a.src_vocab != b.src_vocab:
+        return "source"
+    return "target" if a.tgt_vocab != b.tgt_vocab else None
+
+
+def _check_crcs(path: Path) -> None:
+    """Bit rot: every member of the zip archive ``torch.save`` writes has a CRC-32, which
+    ``torch.load`` does not check; a file that is not a zip archive is left to ``torch.load``."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except Exception as err:  # a damaged header: zipfile raises several kinds
+        damaged = f"the archive ({err})"
+    if damaged:
+        raise CheckpointError(
+            f"{path}: the checkpoint is corrupt ({damaged} fails its CRC check: the file changed after it was "
+            f"written); use another checkpoint of the run (last.pt, step_N.pt) or a backup"
+        )
+
+
 def step_checkpoints(directory: str | Path) -> list[Path]:
     """The ``step_N.pt`` files of a run directory, newest (highest N) first."""
     found = [(int(m.group(1)), p) for p in Path(directory).glob("step_*.pt") if (m := STEP_FILE.search(p.name))]
@@ -167,12 +217,40 @@ def prune_step_checkpoints(directory: str | Path, keep: int) -> None:
 
 
 def find_resume_checkpoint(directory: str | Path) -> tuple[Path, Checkpoint] | None:
-    """The newest checkpoint that loads: ``last.pt``, else the highest ``step_N.pt``."""
-    for path in [Path(directory) / "last.pt", *step_checkpoints(directory)]:
+    """The resumable checkpoint of a run directory with the most updates (``last.pt`` or a
+    ``step_N.pt``; ``last.pt`` on a tie); None where there is no checkpoint at all.
+
+    Unreadable files are skipped with a warning, but a directory whose checkpoints all fail to
+    load, or that holds one of a newer format version, is a ``CheckpointError``: starting over
+    would delete the run.
+    """
+    last = Path(directory) / "last.pt"
+    found: tuple[Path, Checkpoint] | None = None
+    failures = []
+    for path in [last, *step_checkpoints(directory)]:  # the step files newest first
         if not path.exists():
             continue
         try:
-            return path, Checkpoint.load(path)
+            ckpt = Checkpoint.load(path)
+        except NewerCheckpointError:
+            raise
         except CheckpointError as err:
             log.warning("skipping %s", err)
+            failures.append(str(err))
+            continue
+        if ckpt.training is None:
+            failures.append(f"{path}: holds weights only")
+            continue
+        if found is None or ckpt.progress.step > found[1].progress.step:
+            found = path, ckpt
+        if path != last:  # the newest step file that loads: older ones cannot be newer
+            break
+    if found:
+        return found
+    if failures:
+        raise CheckpointError(
+            f"train.resume=auto: no checkpoint in {directory} can be resumed ({'; '.join(failures)}); "
+            f"nothing was changed: start over with train.overwrite=true (deletes the run) or resume "
+            f"from a copy of the checkpoints with train.resume=PATH"
+        )
     return None

@@ -1,4 +1,4 @@
-"""The command line: ``s2s config | prepare | embeddings | train | predict | evaluate | serve``.
+"""The command line: ``s2s config | prepare | embeddings | train | average | predict | evaluate | serve | info``.
 
 Thin by design: each command parses its arguments and calls the library function that does the
 work (usable from Python too). A user error prints one line and exits with code 2; ``--debug``
@@ -16,21 +16,24 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from s2s.cli_predict import add_predict
 from s2s.errors import ConfigError, S2SError
+from s2s.version import __version__
 
 log = logging.getLogger("s2s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.debug)
-    try:
+    debug = False
+    try:  # the parser too: a Ctrl-C in the first instant is no traceback either
+        args = _parser().parse_args(argv)
+        debug = args.debug
+        _setup_logging(debug)
         for module in args.plugin or []:
             _import_plugin(module)
         return args.command(args) or 0
     except S2SError as err:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -104,41 +107,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from s2s.predict import predict_file
+def cmd_average(args: argparse.Namespace) -> int:
+    from s2s.average import average_files, last_checkpoints
 
-    if args.baseline is None and args.checkpoint is None:
-        raise ConfigError("predict needs --checkpoint CKPT (or --baseline lead / oracle)")
-    options = {
-        "search": args.search,
-        "beam_size": args.beam_size,
-        "batch_size": args.batch_size,
-        "n_best": args.n_best,
-        "max_length": args.max_length,
-        "min_length": args.min_length,
-        "alpha": args.alpha,
-        "beta": args.beta,
-        "no_repeat_ngram_size": args.no_repeat_ngram_size,
-        "replace_unk": args.replace_unk,
-    }
-    predict_file(
-        args.checkpoint,
-        args.input,
-        args.output,
-        input_format=args.format,
-        options={k: v for k, v in options.items() if v is not None},
-        overrides=args.overrides,
-        baseline=args.baseline,
-        device=args.device,
-        plot_attention=args.plot_attention,
-    )
+    if args.last is not None:
+        if len(args.checkpoints) != 1:
+            raise ConfigError("average --last N takes one RUN_DIR, not checkpoint files")
+        paths = last_checkpoints(args.checkpoints[0], args.last)
+    else:
+        paths = args.checkpoints
+    average_files(paths, args.output)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from s2s.evaluate import compare, evaluate, format_comparison, format_report
 
-    options = {"bootstrap": args.bootstrap, "seed": args.seed}
+    options = {
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
+        "fmt": args.format,
+        "target_field": args.target_field,
+        "config": args.config,
+    }
     options = {k: v for k, v in options.items() if v is not None}
     if args.compare:
         result = compare(args.predictions, args.compare, args.references, level=args.level, **options)
@@ -147,6 +138,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(args.predictions, args.references, level=args.level, **options)
         text = format_report(result)
     print(json.dumps(result, ensure_ascii=False) if args.json else text)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from s2s.info import describe_checkpoint
+
+    print(describe_checkpoint(args.checkpoint))
     return 0
 
 
@@ -176,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train, run and score sequence-to-sequence summarizers from YAML configs.",
         epilog="Run `s2s COMMAND --help` for a command's options. Docs: README.md.",
     )
+    parser.add_argument("--version", action="version", version=f"s2s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument(
         "--plugin",
@@ -184,7 +183,17 @@ def _parser() -> argparse.ArgumentParser:
         help="import MODULE first (it may register its own parts); repeatable",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in (_add_config, _add_prepare, _add_embeddings, _add_train, _add_predict, _add_evaluate, _add_serve):
+    for add in (
+        _add_config,
+        _add_prepare,
+        _add_embeddings,
+        _add_train,
+        _add_average,
+        add_predict,
+        _add_evaluate,
+        _add_serve,
+        _add_info,
+    ):
         add(commands)
     return parser
 
@@ -237,7 +246,7 @@ def _add_embeddings(commands: Any) -> None:
         commands,
         "embeddings",
         cmd_embeddings,
-        "Train word2vec vectors (needs s2s[vectors]) on the training split of CONFIG and unlabelled "
+        "Train word2vec vectors (needs s2s-summarizer[vectors]) on the training split of CONFIG and unlabelled "
         "--extra files, for model.embeddings.pretrained.",
     )
     embeddings.add_argument("--output", required=True, metavar="FILE", help="the vectors, word2vec text format")
@@ -268,71 +277,47 @@ def _add_train(commands: Any) -> None:
     )
 
 
-def _add_predict(commands: Any) -> None:
-    predict = commands.add_parser(
-        "predict",
-        help="Summarize a CSV, TSV, JSONL or text file (or stdin) with a checkpoint.",
-        description="Summarize each input with a trained checkpoint (or a baseline). CSV input "
-        "(AutoMaster layout) gives a QID,Prediction CSV; other inputs give one summary per line.",
+def _add_average(commands: Any) -> None:
+    average = commands.add_parser(
+        "average",
+        help="Average the weights of checkpoints of one run into one checkpoint.",
+        description="The parameter mean of checkpoints of one run (as OpenNMT-py's average_models): "
+        "CKPT files, or with --last N the N newest step_N.pt of RUN_DIR. The result predicts (weights only).",
     )
-    predict.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint, e.g. runs/x/best.pt")
-    predict.add_argument(
-        "--input", required=True, metavar="FILE", help="input file, or - for stdin (one text per line)"
-    )
-    predict.add_argument("--output", metavar="FILE", help="where to write the summaries (default: stdout)")
-    predict.add_argument(
-        "--format",
-        metavar="READER",
-        help="input format: a reader (automaster, csv, tsv, jsonl, parallel, text, ...; "
-        "default: from the extension: .csv, .tsv, .jsonl, else text)",
-    )
-    predict.add_argument(
-        "--baseline",
-        choices=["lead", "oracle"],
-        help="no model. lead: the first technician turn (AutoMaster) or the first sentence; oracle: the turn "
-        "or sentence with the best char ROUGE-L against the row's reference (the ceiling of picking one)",
-    )
-    predict.add_argument(
-        "--search", metavar="SEARCHER", help="beam, greedy, ... (default: the checkpoint's predict.search)"
-    )
-    predict.add_argument("--beam-size", type=int, metavar="N")
-    predict.add_argument("--batch-size", type=int, metavar="N", help="sentences per batch")
-    predict.add_argument("--n-best", type=int, metavar="N", help=argparse.SUPPRESS)
-    predict.add_argument("--max-length", type=int, metavar="N", help="output tokens at most")
-    predict.add_argument("--min-length", type=int, metavar="N", help="output tokens at least")
-    predict.add_argument("--alpha", type=float, help="length penalty (Wu et al.)")
-    predict.add_argument("--beta", type=float, help="coverage penalty")
-    predict.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="block repeated n-grams")
-    predict.add_argument(
-        "--replace-unk",
-        action="store_true",
-        default=None,
-        help="attention models: replace <unk> by the most-attended source word",
-    )
-    predict.add_argument(
-        "--plot-attention", metavar="DIR", help="write an attention heatmap PNG per input into DIR (needs s2s[plot])"
-    )
-    predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    predict.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="predict.key=value",
-        help="other search options, e.g. predict.max_length_ratio=1.5",
-    )
-    predict.set_defaults(command=cmd_predict)
+    average.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint files (with --last: RUN_DIR)")
+    average.add_argument("--output", required=True, metavar="FILE", help="where to write the averaged checkpoint")
+    average.add_argument("--last", type=int, metavar="N", help="average the N newest step_N.pt of RUN_DIR")
+    average.set_defaults(command=cmd_average)
 
 
 def _add_evaluate(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="ROUGE-1/2/L (word and character level) of predictions against references.",
-        description="Score predictions (QID,Prediction CSV or text) against references (AutoMaster "
-        "CSV, matched by QID, or text, by line): ROUGE F1 averaged over examples, plus counts of "
-        "empty outputs, <unk> and repeated trigrams. --bootstrap adds 95% confidence intervals; "
-        "--compare tests whether the predictions (a) score better than a second system (b).",
+        description="Score predictions (QID,Prediction CSV or text) against references (the target "
+        "field of any file a reader reads: AutoMaster CSV, TSV, JSONL, parallel, or text, one per "
+        "line; matched by QID where both sides have one, else by line): ROUGE F1 averaged over "
+        "examples, plus counts of empty outputs, <unk> and repeated trigrams. --bootstrap adds 95% "
+        "confidence intervals; --compare tests whether the predictions (a) score better than a second system (b).",
     )
     evaluate.add_argument("--predictions", required=True, metavar="FILE", help="the system's outputs (a)")
-    evaluate.add_argument("--references", required=True, metavar="FILE")
+    evaluate.add_argument("--references", required=True, metavar="FILE", help="the reference summaries")
+    evaluate.add_argument(
+        "--format",
+        metavar="READER",
+        help="references format: a reader (automaster, csv, tsv, jsonl, parallel, text, ...; "
+        "default: from the extension: .csv, .tsv, .jsonl, PREFIX with PREFIX.src/.tgt, else text)",
+    )
+    evaluate.add_argument(
+        "--target-field",
+        metavar="NAME",
+        help="the references' field (csv, jsonl: a name, default Report; tsv: a column number, default -1)",
+    )
+    evaluate.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="read the references with the data options of this config (a run's config.yaml)",
+    )
     evaluate.add_argument(
         "--level",
         choices=["word", "char", "both"],
@@ -362,7 +347,7 @@ def _add_evaluate(commands: Any) -> None:
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
-        help="A web page and JSON API to try a checkpoint (needs s2s[serve]).",
+        help="A web page and JSON API to try a checkpoint (needs s2s-summarizer[serve]).",
         description="Serve a checkpoint: a page with attention heatmaps, POST /summarize, GET /health.",
     )
     serve.add_argument("--checkpoint", required=True, metavar="CKPT")
@@ -383,6 +368,17 @@ def _add_serve(commands: Any) -> None:
     )
     serve.add_argument("--api-docs", action="store_true", help="serve FastAPI's /docs and /openapi.json")
     serve.set_defaults(command=cmd_serve)
+
+
+def _add_info(commands: Any) -> None:
+    info = commands.add_parser(
+        "info",
+        help="what a checkpoint holds",
+        description="Print a checkpoint's model family and sizes, vocabularies, tokenizer, training step, "
+        "best score and the config it was trained with.",
+    )
+    info.add_argument("checkpoint", metavar="CKPT", help="an s2s checkpoint (.pt)")
+    info.set_defaults(command=cmd_info)
 
 
 def _kinds() -> list[str]:

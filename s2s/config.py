@@ -51,9 +51,10 @@ class DataConfig:
     format: str | None = None  # the reader (automaster, csv, tsv, jsonl, ...); none: from data.train's name
     train: str | None = None  # path; for `parallel`, the prefix of PREFIX.src / PREFIX.tgt
     dev: str | None = None  # path of the dev set (none: data.dev_split carves one out of train)
-    test: str | None = None  # path of a test set: tokenized by `s2s prepare` (for the vocabularies' coverage)
+    test: str | None = None  # a test set: prepare and train tokenize it (cached) and log its size; nothing reads it
     dev_split: NonNegativeFloat = 0.0  # without `dev`: a fraction (< 1) or a count (>= 1) of train rows
     test_split: NonNegativeFloat = 0.0  # train rows held out of training, selection and tuning: a fraction or a count
+    split_seed: int | None = None  # the seed of dev_split and test_split; none: train.seed (ensembles: one split)
     max_source_len: NonNegativeInt = 400  # tokens kept of each source (0: all)
     max_target_len: NonNegativeInt = 100  # tokens kept of each target (0: all)
     on_bad_row: Literal["error", "skip"] = "skip"  # a malformed row stops the run, or is skipped with a warning
@@ -99,6 +100,7 @@ class TrainConfig:
     keep_last: NonNegativeInt = 3  # step_N.pt checkpoints kept
     patience: NonNegativeInt = 0  # evaluations without improvement before stopping; 0: never stop early
     log_every: PositiveInt = 50  # steps between lines in train.log / metrics.jsonl
+    log_gradient_flow: bool = False  # at each evaluation, ||dL/dh_t|| per source position to TensorBoard (plot extra)
     resume: str | None = None  # auto | path of a checkpoint
     overwrite: bool = False  # allow an output_dir that holds another run
     max_bad_steps: PositiveInt = 5  # NaN/inf losses in a row before the run stops
@@ -115,9 +117,9 @@ class PredictConfig:
     """Decoding options, shared by the built-in searchers (the CLI and the HTTP API take them
     whatever the search); a searcher of your own may subclass this with options of its own."""
 
-    search: str = "beam"  # the searcher: beam | greedy
+    search: str = "beam"  # the searcher: beam | greedy | sample
     beam_size: PositiveInt = 4  # hypotheses kept per sentence (beam)
-    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam; at most beam_size)
+    n_best: PositiveInt = 1  # hypotheses returned per sentence (beam: at most beam_size; sample: the samples)
     batch_size: PositiveInt = 32  # sentences per batch
     max_length: PositiveInt = 100  # output tokens at most
     max_length_ratio: NonNegativeFloat = 0.0  # > 0: also at most ratio x source length
@@ -176,6 +178,21 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for override in overrides:
         layers.add(parse_override(override), f"command line ({override})")
     return _finish(layers, str(path))
+
+
+@dataclass
+class _DataSection:
+    """A config's ``data`` section alone (nothing else is built, so no model part is imported)."""
+
+    data: DataConfig = part(READERS, "automaster", base=DataConfig, resolve=_data_format)
+
+
+def load_data_config(path: str | Path) -> DataConfig:
+    """The ``data`` section of config ``path`` (its ``base:`` chain followed), checked; torch-free."""
+    layers = Layers(_DataSection, legacy={"data": V1_KEYS["data"]})
+    for file, raw in _read_with_bases(Path(path), seen=()):
+        layers.add({"data": raw.get("data") or {}}, str(file))
+    return layers.build().data
 
 
 def from_dict(

@@ -5,7 +5,7 @@
 
 The cache lives in ``data.cache_dir`` (never beside the input), one file per input, named by a
 hash of everything that changes the tokens: the input's bytes, the reader and its settings,
-the cleaning, the tokenizer (and its user dictionary), truncation, ``need_target`` and
+the cleaning, the tokenizer (and the bytes of its model or user dictionary), truncation, ``need_target`` and
 ``CACHE_VERSION``. Bump ``CACHE_VERSION`` when a code change alters what readers, cleaning or
 tokenizers produce.
 
@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from s2s.config import Config
 from s2s.readers import ReadStats, check_file, read_examples, resolve_format
-from s2s.tokenizers import Tokenizer, build_tokenizer
+from s2s.tokenizers import Tokenizer, build_tokenizer, tokenizer_files
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def tokenize_file(path: str | Path, cfg: Config, *, need_target: bool = True, pr
     path = Path(path)
     fmt = resolve_format(path, cfg.data)
     cache_dir = Path(cfg.data.cache_dir).expanduser()
-    key = cache_key(_input_files(path, fmt, need_target), fmt, cfg, need_target)
+    key = cache_key(input_files(path, fmt, need_target), fmt, cfg, need_target)
     cache_file = cache_dir / f"{path.name}-{key[:20]}.tok"
     if cache_file.is_file():
         try:
@@ -119,7 +119,7 @@ def tokenize_file(path: str | Path, cfg: Config, *, need_target: bool = True, pr
     return packed.unpack(path.name, cached=False)
 
 
-def _input_files(path: Path, fmt: str, need_target: bool) -> list[Path]:
+def input_files(path: Path, fmt: str, need_target: bool) -> list[Path]:
     """The files whose bytes the examples of ``path`` come from (checked to exist)."""
     if fmt != "parallel":
         files = [path]
@@ -132,22 +132,24 @@ def _input_files(path: Path, fmt: str, need_target: bool) -> list[Path]:
 
 
 # data options that change nothing in a file's tokenized rows (the files themselves are hashed)
-_NOT_IN_KEY = frozenset({"format", "train", "dev", "test", "dev_split", "test_split", "cache_dir", "num_workers"})
+_NOT_IN_KEY = frozenset(
+    {"format", "train", "dev", "test", "dev_split", "test_split", "split_seed", "cache_dir", "num_workers"}
+)
 
 
 def cache_key(files: list[Path], fmt: str, cfg: Config, need_target: bool) -> str:
     """A hex digest of everything that changes the tokenized output of ``files``: their bytes,
     every option of the reader and of the tokenizer, ``need_target`` and ``CACHE_VERSION``."""
     tok = cfg.tokenizer
-    user_dict = getattr(tok, "user_dict", None)
+    tok_files = tokenizer_files(tok)  # their bytes count, not their paths
     spec = {
         "version": CACHE_VERSION,
         "files": [file_digest(f) for f in files],
         "format": fmt,
         "need_target": need_target,
         "data": {k: v for k, v in dataclasses.asdict(cfg.data).items() if k not in _NOT_IN_KEY},
-        "tokenizer": dataclasses.asdict(tok),
-        "user_dict": file_digest(Path(user_dict)) if user_dict and Path(user_dict).is_file() else None,
+        "tokenizer": {k: v for k, v in dataclasses.asdict(tok).items() if k not in tok_files},
+        "tokenizer_files": {name: file_digest(path) for name, path in tok_files.items() if path.is_file()},
         "jieba": jieba.__version__ if tok.type == "jieba" else None,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

@@ -1,4 +1,4 @@
-"""Decoders: an LSTM/GRU decoder with attention, and the pointer-generator (See et al. 2017).
+"""Decoders: an LSTM/GRU/plain-RNN decoder with attention, and the pointer-generator (See et al. 2017).
 
 One decoder step (Luong et al. 2015, as in OpenNMT-py and JoeyNMT):
 
@@ -13,7 +13,8 @@ Two ways to run it over a target sequence, giving the same numbers where both ap
   the whole target in one fused call and all steps attend in one batched matmul (for the
   multiplicative attentions, whose scores are a matmul);
 - the step-by-step path otherwise (input feeding, additive attention, coverage), and always with
-  scheduled sampling (``sampling`` > 0), where an input may be the prediction of the step before.
+  scheduled sampling (``sampling`` > 0), where an input may be the prediction of the step before,
+  and with ``residual`` or ``layer_norm`` (recurrence.py), which only the step-by-step cell has.
 
 The output layer always runs once, after the RNN, on the real (non-padding) positions only.
 """
@@ -21,7 +22,6 @@ The output layer always runs once, after the RNN, on the real (non-padding) posi
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,7 @@ from s2s.errors import ConfigError
 from s2s.kernels import RNNState, RNNSteps
 from s2s.model import as_input, copy_log_probs, sampled_positions, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, PartOptions, PositiveInt
+from s2s.recurrence import Cell, LayerNormCell, RecurrenceOptions, make_rnn
 from s2s.registry import ATTENTIONS, DECODERS
 
 
@@ -81,8 +82,8 @@ class DecoderOutput:
 
 
 @dataclass
-class RNNDecoderOptions(PartOptions):
-    rnn: Literal["lstm", "gru"] = "lstm"  # the recurrent cell
+class RNNDecoderOptions(RecurrenceOptions):
+    rnn: Cell = "lstm"  # the recurrent cell: lstm, gru or rnn (the plain RNN)
     hidden_size: PositiveInt = 256  # the RNN's and the attentional vector's size
     num_layers: PositiveInt = 1  # stacked layers
     dropout: Dropout = 0.0  # between stacked layers and on the attentional vector
@@ -90,11 +91,15 @@ class RNNDecoderOptions(PartOptions):
     coverage: bool = False  # See et al. 2017: coverage vector in attention + coverage loss
     coverage_weight: NonNegativeFloat = 1.0  # weight of the coverage loss
     coverage_from_step: NonNegativeInt = 0  # training step at which coverage switches on
+    layer_norm: bool = False  # Ba et al. 2016: layer normalization in the recurrence (step-by-step path)
+
+    def validate(self, root: object) -> None:
+        self.check_cell(self.rnn)
 
 
 @DECODERS.register("attention", options=RNNDecoderOptions)
 class AttentionDecoder(nn.Module):
-    """LSTM/GRU decoder with attention and optional input feeding; see the module docstring."""
+    """LSTM/GRU/plain-RNN decoder with attention and optional input feeding; see the module docstring."""
 
     copies = False  # whether outputs use extended (copy) ids
 
@@ -112,13 +117,17 @@ class AttentionDecoder(nn.Module):
         hidden = cfg.hidden_size
         self.embeddings = embeddings
         self.input_feeding = cfg.input_feeding
-        rnn_type = nn.LSTM if cfg.rnn == "lstm" else nn.GRU
-        self.rnn = rnn_type(
+        self.rnn = make_rnn(
+            cfg.rnn,
             embeddings.size + (hidden if cfg.input_feeding else 0),
             hidden,
+            cfg,
             num_layers=cfg.num_layers,
-            batch_first=True,
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        )
+        self.residual = cfg.residual and cfg.num_layers > 1
+        self.norms = (
+            nn.ModuleList(LayerNormCell(cfg.rnn, hidden) for _ in range(cfg.num_layers)) if cfg.layer_norm else None
         )
         self.attention = ATTENTIONS.build(attention, query_size=hidden, key_size=key_size, coverage=cfg.coverage)
         self.combine = nn.Linear(hidden + key_size, hidden, bias=False)
@@ -138,7 +147,7 @@ class AttentionDecoder(nn.Module):
     @property
     def fast_path(self) -> bool:
         """Whether teacher forcing can run the RNN over the whole target at once."""
-        return self.attention.parallel and not self.input_feeding
+        return self.attention.parallel and not self.input_feeding and not self.residual and self.norms is None
 
     def initial_state(self, rnn_state: RNNState, memory: Memory, coverage: bool = False) -> DecoderState:
         """``coverage``: keep a coverage vector (ignored by a decoder without coverage)."""
@@ -165,12 +174,12 @@ class AttentionDecoder(nn.Module):
         inputs = self.embeddings(tgt_in)  # (batch, tgt_len, emb)
         use_fast_path = self.fast_path if fast_path is None else fast_path
         if use_fast_path:
-            if self.input_feeding or state.coverage is not None:
-                raise ValueError("the fast path needs a decoder without input feeding or coverage")
+            if self.input_feeding or state.coverage is not None or self.residual or self.norms is not None:
+                raise ValueError("the fast path needs a decoder without input feeding, coverage, residual, layer_norm")
             rnn_output, _ = self.rnn(inputs, state.rnn)  # (batch, tgt_len, hidden)
             context, attention = self.attention(rnn_output, memory.keys, memory.proj_keys, memory.mask)
             return self._output(inputs, rnn_output, context, attention)
-        rnn = RNNSteps(self.rnn, self.embeddings.size)
+        rnn = self._steps()
         known = rnn.project_known(inputs)  # (batch, tgt_len, gates): one matmul for all steps
         steps = []
         for x, gates in zip(inputs.unbind(1), known.unbind(1)):
@@ -178,12 +187,16 @@ class AttentionDecoder(nn.Module):
             steps.append(out)
         return _cat_steps(steps)
 
+    def _steps(self) -> RNNSteps:
+        """The step-by-step cell, for one sequence."""
+        return RNNSteps(self.rnn, self.embeddings.size, self.residual, self.norms)
+
     def _sampled(self, tgt_in: Tensor, memory: Memory, state: DecoderState, p: float) -> DecoderOutput:
         """Scheduled sampling, step by step: each input after <s> is, with probability p, the token
         this decoder predicted at the step before (its argmax, as greedy search feeds it; no
         gradient flows through the choice) instead of the gold one."""
         own = sampled_positions(tgt_in, p)  # (batch, tgt_len)
-        rnn = RNNSteps(self.rnn, self.embeddings.size)
+        rnn = self._steps()
         tokens, steps = tgt_in[:, 0], []
         for t in range(tgt_in.size(1)):
             x = self.embeddings(tokens)  # (batch, emb)
@@ -197,7 +210,7 @@ class AttentionDecoder(nn.Module):
 
     def step(self, inputs: Tensor, memory: Memory, state: DecoderState) -> tuple[DecoderOutput, DecoderState]:
         """One step: inputs (batch, emb), the embedded previous tokens."""
-        rnn = RNNSteps(self.rnn, self.embeddings.size)
+        rnn = self._steps()
         return self._step(inputs, rnn.project_known(inputs), rnn, memory, state)
 
     def _step(

@@ -86,5 +86,8 @@ class World:
         return box[0]
 
     def stop(self) -> None:
+        """Leave the process group together: a process that tears gloo down while another still
+        writes its last checkpoint may abort at exit ("terminate called without an active exception")."""
         if self.size > 1 and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()

@@ -18,4 +18,4 @@ class CheckpointError(S2SError):
 
 
 class MissingExtraError(S2SError):
-    """A feature needs an optional dependency that is not installed (``pip install 's2s[...]'``)."""
+    """A feature needs an optional dependency that is not installed (``pip install 's2s-summarizer[...]'``)."""

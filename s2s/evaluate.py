@@ -1,9 +1,12 @@
 """``s2s evaluate``: score a predictions file against a references file (Chinese ROUGE + guards).
 
-A file ending in ``.csv`` (any case) is read as CSV with a header: predictions in the
-submission layout (``QID,Prediction``), references in the AutoMaster train layout (``QID`` and
-``Report`` columns). Any other file is plain text, one example per line. Two CSV files are
-matched by QID; otherwise predictions and references are matched by position.
+Predictions are a ``QID,Prediction`` CSV (a file ending in ``.csv``, any case) or plain text,
+one per line. References are read through a reader's target field: the reader named by
+``fmt`` (``--format``), else by the file's name (``.csv``: the AutoMaster train layout, ``QID``
+and ``Report`` columns; ``.tsv``: the last column; ``.jsonl``; a parallel ``PREFIX`` with
+``PREFIX.src`` and ``PREFIX.tgt``), else plain text, one per line (a line with tabs is refused: it is a TSV);
+``target_field`` and a run's ``config`` (its ``data`` section) choose the field. Predictions and
+references that both have QIDs are matched by QID; otherwise by position.
 
 With ``bootstrap`` resamples of the examples each ROUGE F1 also gets its 95% percentile bootstrap
 interval, and :func:`compare` tests one system against another with the paired bootstrap
@@ -16,12 +19,16 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from s2s.config import DataConfig, load_data_config
 from s2s.errors import ConfigError, DataError
 from s2s.metrics import ROUGE_NAMES, RougeScores, Score, score_examples, segment_levels
+from s2s.options import retype
+from s2s.readers import BadRow, CsvReader, FieldsOptions, FieldsReader, TsvOptions, format_from_name, open_reader
+from s2s.registry import READERS
 from s2s.significance import CONFIDENCE, SEED, paired_p_value, percentile_interval, resampled_means
 
 LEVELS = {"word": ("word",), "char": ("char",), "both": ("word", "char")}
@@ -57,19 +64,20 @@ def _open(path: Path, role: str) -> Iterator[IO[str]]:
         raise DataError(message) from None
 
 
-def _read_csv(path: Path, role: str, column: str, layout: str) -> list[Entry]:
-    """Rows of a CSV file with a header naming ``QID`` and ``column``."""
+def _read_csv(path: Path, role: str, column: str, layout: str, id_column: str = "QID") -> list[Entry]:
+    """Rows of a CSV file with a header naming ``id_column`` and ``column``."""
     with _open(path, role) as f:
         reader = csv.reader(f, strict=True)
         start = 1  # the line on which the row being read begins
         try:
             header = next(reader, None)
-            if header is None or "QID" not in header or column not in header:
+            if header is None or id_column not in header or column not in header:
                 found = ",".join(header) if header else "nothing"
                 raise DataError(
-                    f"{path}:1: {role} CSV needs a header with QID and {column} columns ({layout}); found {found}"
+                    f"{path}:1: {role} CSV needs a header with {id_column} and {column} columns ({layout}); "
+                    f"found {found}"
                 )
-            qid, text = header.index("QID"), header.index(column)
+            qid, text = header.index(id_column), header.index(column)
             entries = []
             start = reader.line_num + 1
             for fields in reader:
@@ -92,13 +100,20 @@ def _read_csv(path: Path, role: str, column: str, layout: str) -> list[Entry]:
     return entries
 
 
-def _read_lines(path: Path, role: str) -> list[Entry]:
-    """One entry per line of a text file (a final newline does not start an empty entry)."""
+def _read_lines(path: Path, role: str, one_column: bool = False) -> list[Entry]:
+    """One entry per line of a text file (a final newline does not start an empty entry);
+    with ``one_column``, a line with a tab is a DataError (the file is a TSV)."""
     with _open(path, role) as f:
         lines = f.read().split("\n")
     if lines[-1] == "":
         lines.pop()
-    return [Entry(None, line, number) for number, line in enumerate(lines, 1)]
+    entries = [Entry(None, line, number) for number, line in enumerate(lines, 1)]
+    if one_column and (tabbed := next((e for e in entries if "\t" in e.text), None)):
+        raise DataError(
+            f"{path}:{tabbed.line}: {tabbed.text.count(chr(9)) + 1} tab-separated fields, but a text {role} file "
+            "holds one per line; give --format tsv (--target-field N picks the column, default the last)"
+        )
+    return entries
 
 
 def read_predictions(path: str | Path) -> list[Entry]:
@@ -109,15 +124,60 @@ def read_predictions(path: str | Path) -> list[Entry]:
     return _read_lines(path, "predictions")
 
 
-def read_references(path: str | Path) -> list[Entry]:
-    """References from an AutoMaster CSV (the ``Report`` column) or a text file, one per line."""
+def reference_options(
+    path: str | Path, fmt: str | None = None, target_field: str | None = None, config: str | Path | None = None
+) -> DataConfig:
+    """The reader options references are read with: reader ``fmt``, else the one ``path``'s name
+    implies, else ``text``; the values of ``config``'s ``data`` section; the target ``target_field``
+    (a field name, or a column number for ``tsv``)."""
+    data = load_data_config(config) if config is not None else None
+    fmt = fmt or format_from_name(str(path)) or "text"
+    READERS.get(fmt)  # an unknown name lists the choices
+    options = retype(data, READERS, fmt) if data is not None else READERS.options_type(fmt)(format=fmt)
+    if target_field is None:
+        return options
+    if isinstance(options, FieldsOptions):
+        return replace(options, target_field=target_field)
+    if isinstance(options, TsvOptions):
+        if not target_field.lstrip("-").isdigit():
+            raise ConfigError(f"--target-field {target_field}: a tsv file's target is a column number (-1: the last)")
+        return replace(options, target_column=int(target_field))
+    raise ConfigError(f"--target-field {target_field}: {fmt} references have no fields; leave it out")
+
+
+def read_references(
+    path: str | Path, fmt: str | None = None, target_field: str | None = None, config: str | Path | None = None
+) -> list[Entry]:
+    """The target of each row of ``path``, read as :func:`reference_options` says.
+
+    CSV (``QID`` and ``Report`` columns unless told otherwise) is read strictly: a cut-off row is
+    an error. Other readers' rows are read whole too; QIDs come from the id field where a row has one.
+    """
     path = Path(path)
-    if _is_csv(path):
-        entries = _read_csv(path, "references", "Report", "the AutoMaster train layout")
+    options = reference_options(path, fmt, target_field, config)
+    reader = open_reader(options, path)
+    if options.format == "text":
+        entries = _read_lines(path, "references", one_column=True)
+    elif isinstance(reader, CsvReader):
+        layout = "the AutoMaster train layout" if options.format == "automaster" else f"data.format {options.format}"
+        entries = _read_csv(path, "references", options.target_field, layout, options.id_field)
     else:
-        entries = _read_lines(path, "references")
+        entries = _read_rows(reader, path)
     if not entries:
         raise DataError(f"{path}: no references; give a file with one reference per example")
+    return entries
+
+
+def _read_rows(reader: Any, path: Path) -> list[Entry]:
+    """The targets of a reader's rows (only its target field is needed); a bad row is a DataError."""
+    if isinstance(reader, FieldsReader):
+        reader.options = replace(reader.options, source_fields=[])
+    entries = []
+    for row in reader.read(path, need_target=True):
+        if isinstance(row, BadRow):
+            raise DataError(f"{path}:{row.line}: {row.reason}; a references file must be whole: fix or remove the row")
+        qid = row.raw.get(reader.options.id_field) if row.raw is not None else None
+        entries.append(Entry(qid or None, row.target or "", row.line))
     return entries
 
 
@@ -173,8 +233,9 @@ def _match_by_position(predictions: list[Entry], references: list[Entry], pred_p
 
 
 def _match(predictions: list[Entry], references: list[Entry], pred_path: Path, ref_path: Path) -> list[str]:
-    """Prediction texts in reference order: by QID when both files are CSV, else by position."""
-    match = _match_by_qid if _is_csv(pred_path) and _is_csv(ref_path) else _match_by_position
+    """Prediction texts in reference order: by QID when every entry on both sides has one, else by position."""
+    by_qid = all(e.qid is not None for e in predictions) and all(e.qid is not None for e in references)
+    match = _match_by_qid if by_qid else _match_by_position
     return match(predictions, references, pred_path, ref_path)
 
 
@@ -204,9 +265,17 @@ def _bootstrap_info(samples: int, seed: int) -> dict[str, Any]:
 
 
 def evaluate(
-    predictions_path: str | Path, references_path: str | Path, level: str = "both", bootstrap: int = 0, seed: int = SEED
+    predictions_path: str | Path,
+    references_path: str | Path,
+    level: str = "both",
+    bootstrap: int = 0,
+    seed: int = SEED,
+    **layout: Any,
 ) -> dict[str, Any]:
     """ROUGE of a predictions file against a references file, plus decoding quality guards.
+
+    ``layout``: how the references are read, :func:`read_references`'s ``fmt``, ``target_field``
+    and ``config``.
 
     Returns ``{"count": N, <level>: {"rouge-1": {"p", "r", "f"}, "rouge-2": .., "rouge-l": ..},
     "guards": {...}}`` with only the levels asked for (``word``, ``char`` or ``both``);
@@ -218,7 +287,7 @@ def evaluate(
     if bootstrap < 0:
         raise ConfigError(f"--bootstrap {bootstrap}: give a number of resamples (0: no intervals)")
     pred_path, ref_path = Path(predictions_path), Path(references_path)
-    predictions, references = read_predictions(pred_path), read_references(ref_path)
+    predictions, references = read_predictions(pred_path), read_references(ref_path, **layout)
     texts = _match(predictions, references, pred_path, ref_path)
     result, examples = score_examples(texts, segment_levels([entry.text for entry in references], levels))
     if bootstrap:
@@ -234,6 +303,7 @@ def compare(
     level: str = "both",
     bootstrap: int = COMPARE_SAMPLES,
     seed: int = SEED,
+    **layout: Any,
 ) -> dict[str, Any]:
     """Paired bootstrap test of system a (``predictions_path``) against system b (``compare_path``).
 
@@ -251,7 +321,7 @@ def compare(
     paths = {"a": Path(predictions_path), "b": Path(compare_path)}
     ref_path = Path(references_path)
     entries = {system: read_predictions(path) for system, path in paths.items()}
-    references = read_references(ref_path)
+    references = read_references(ref_path, **layout)
     segmented = segment_levels([entry.text for entry in references], levels)
     results, means = {}, {}
     for system, path in paths.items():

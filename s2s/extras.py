@@ -1,4 +1,4 @@
-"""Optional dependencies (``pip install 's2s[EXTRA]'``), imported only by the feature that needs them."""
+"""Optional dependencies (``pip install 's2s-summarizer[EXTRA]'``), imported only by the feature that needs them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib
 from types import ModuleType
 
 from s2s.errors import MissingExtraError
+from s2s.version import DISTRIBUTION
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:
@@ -13,4 +14,4 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingExtraError(f"{feature} needs {module}: pip install 's2s[{extra}]'") from None
+        raise MissingExtraError(f"{feature} needs {module}: pip install '{DISTRIBUTION}[{extra}]'") from None

@@ -12,7 +12,7 @@ direction runs the same way over each sequence reversed within its length. With 
 batches that is a few fused calls per layer and direction, and the outputs and final states are
 those of packed sequences, exactly.
 
-``RNNSteps``, for the decoder's step-by-step path. Its input at step t depends on step t-1's
+``RNNSteps``, for the decoder's step-by-step path (LSTM, GRU or plain RNN). Its input at step t depends on step t-1's
 attention, so it cannot hand a whole sequence to the fused kernel, and calling the module once
 per step costs a kernel set-up per step and projects the token embeddings one step at a time.
 Here the part of the first layer's input that is known in advance (the embedded target tokens)
@@ -46,10 +46,13 @@ RNNState = Tensor | tuple[Tensor, Tensor]
 # ---------------------------------------------------------------------------------------------
 
 
-def rnn_by_segments(rnn: nn.LSTM | nn.GRU, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, RNNState]:
-    """A batch-first ``rnn`` over inputs (batch, src_len, input_size) of ``lengths`` (batch,) on
-    the CPU, as packed sequences would run it: outputs (batch, src_len, directions * hidden), zero
-    at padding, and the final state of every layer and direction."""
+def rnn_by_segments(
+    rnn: nn.RNNBase, inputs: Tensor, lengths: Tensor, residual: bool = False
+) -> tuple[Tensor, RNNState]:
+    """A batch-first ``rnn`` (LSTM, GRU or plain RNN) over inputs (batch, src_len, input_size) of
+    ``lengths`` (batch,) on the CPU, as packed sequences would run it: outputs (batch, src_len,
+    directions * hidden), zero at padding, and the final state of every layer and direction.
+    ``residual``: from the second layer on, each layer's input is added to its output."""
     is_lstm = isinstance(rnn, nn.LSTM)
     directions = 2 if rnn.bidirectional else 1
     order = torch.argsort(lengths, descending=True, stable=True)
@@ -67,7 +70,9 @@ def rnn_by_segments(rnn: nn.LSTM | nn.GRU, inputs: Tensor, lengths: Tensor) -> t
             outputs.append(out if direction == 0 else out.gather(1, reverse.expand(-1, -1, out.size(2))))
             finals_h.append(h)
             finals_c.append(c)
-        x = torch.cat(outputs, dim=-1)  # (batch, src_len, directions * hidden)
+        below, x = x, torch.cat(outputs, dim=-1)  # (batch, src_len, directions * hidden)
+        if residual and layer > 0:
+            x = x + below
     unsort = torch.argsort(order).to(inputs.device)
     h = torch.stack(finals_h).index_select(1, unsort)  # (layers * directions, batch, hidden)
     final = (h, torch.stack(finals_c).index_select(1, unsort)) if is_lstm else h
@@ -75,11 +80,12 @@ def rnn_by_segments(rnn: nn.LSTM | nn.GRU, inputs: Tensor, lengths: Tensor) -> t
 
 
 def _one_direction(
-    rnn: nn.LSTM | nn.GRU, x: Tensor, lengths: list[int], weights: list[Tensor], is_lstm: bool
+    rnn: nn.RNNBase, x: Tensor, lengths: list[int], weights: list[Tensor], is_lstm: bool
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """One layer, one direction, over x (batch, src_len, input) sorted longest first, a segment
     of time per distinct length. Returns outputs (batch, src_len, hidden), zero at padding, and
-    each sequence's final h and c (c None for a GRU), (batch, hidden)."""
+    each sequence's final h and c (c None for a GRU or plain RNN), (batch, hidden)."""
+    kernel = _FUSED.get(rnn.mode)  # None for an LSTM, which has its own call below
     batch, src_len = x.size(0), x.size(1)
     h = x.new_zeros(1, batch, rnn.hidden_size)
     c = torch.zeros_like(h) if is_lstm else None
@@ -89,7 +95,7 @@ def _one_direction(
         if is_lstm:
             out, h, c = torch.lstm(x[:active, start:end], (h, c), weights, True, 1, 0.0, rnn.training, False, True)
         else:
-            out, h = torch.gru(x[:active, start:end], h, weights, True, 1, 0.0, rnn.training, False, True)
+            out, h = kernel(x[:active, start:end], h, weights, True, 1, 0.0, rnn.training, False, True)
         segments.append(F.pad(out, (0, 0, 0, 0, 0, batch - active)))  # rows that ended: zeros
         ending = lengths.count(end)  # the last rows of the running prefix end here
         final_h.append(h[0, active - ending : active])
@@ -102,6 +108,9 @@ def _one_direction(
     outputs = F.pad(torch.cat(segments, dim=1), (0, 0, 0, src_len - start))
     # the first segment ends the shortest sequences, the last rows: reverse to batch order
     return outputs, torch.cat(final_h[::-1]), torch.cat(final_c[::-1]) if final_c else None
+
+
+_FUSED = {"GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}  # the kernels of one state h
 
 
 def _weights(rnn: nn.RNNBase, layer: int, direction: int) -> list[Tensor]:
@@ -165,13 +174,23 @@ def _additive_block(
 
 
 class RNNSteps:
-    """Steps through ``rnn`` (batch-first ``nn.LSTM`` or ``nn.GRU``); create one per sequence,
-    so that it sees the current weights."""
+    """Steps through ``rnn`` (batch-first ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``); create one per
+    sequence, so that it sees the current weights.
 
-    def __init__(self, rnn: nn.LSTM | nn.GRU, known_size: int) -> None:
+    Two options of the decoder change the recurrence and run here only (a visible branch; off,
+    the step is the plain one): ``residual``, from the second layer on a layer's input is added
+    to its output (the state it carries is its own); ``norms``, layer normalization (Ba et al.
+    2016; recurrence.LayerNormCell per layer) of the input and the recurrent pre-activations, and
+    of an LSTM's cell before its output."""
+
+    def __init__(
+        self, rnn: nn.RNNBase, known_size: int, residual: bool = False, norms: nn.ModuleList | None = None
+    ) -> None:
         """``known_size``: the leading input features known for every step in advance."""
         self.rnn, self.known_size = rnn, known_size
-        self.is_lstm = isinstance(rnn, nn.LSTM)
+        self.residual, self.norms = residual, norms
+        self.is_lstm, self.is_gru = rnn.mode == "LSTM", rnn.mode == "GRU"
+        self.activation = torch.relu if rnn.mode == "RNN_RELU" else torch.tanh  # the plain RNN's
         self.dropout = rnn.dropout if rnn.training else 0.0
         # the weights of the per-step part of layer 0's input, copied once: a column slice is not
         # a layout the matmul takes, and would be copied at every step
@@ -180,43 +199,63 @@ class RNNSteps:
     def project_known(self, known: Tensor) -> Tensor:
         """known (batch, steps, known_size) -> its share of layer 0's input gates, biases included:
         (batch, steps, gates)."""
-        weight = self.rnn.weight_ih_l0[:, : self.known_size]
-        bias = self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0 if self.is_lstm else self.rnn.bias_ih_l0
-        return F.linear(known, weight, bias)
+        return F.linear(known, self.rnn.weight_ih_l0[:, : self.known_size], self._input_bias(0))
+
+    def _input_bias(self, layer: int) -> Tensor:
+        """Both biases, where they add up before the nonlinearity (not in a GRU's candidate)."""
+        b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
+        return b_ih if self.is_gru else b_ih + getattr(self.rnn, f"bias_hh_l{layer}")
 
     def step(self, known_gates: Tensor, extra: Tensor | None, state: RNNState) -> tuple[Tensor, RNNState]:
         """known_gates (batch, gates) from ``project_known``; extra (batch, input - known_size),
         the rest of layer 0's input, or None; state (layers, batch, hidden) h or (h, c).
         Returns the top layer's output (batch, hidden) and the new state."""
         h, c = state if self.is_lstm else (state, None)
-        new_h, new_c = [], []
+        new_h, new_c, outputs = [], [], []  # outputs: what the layer above reads
         for layer in range(self.rnn.num_layers):
-            w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"weight_hh_l{layer}")
+            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
             if layer == 0:
                 input_gates = known_gates if extra is None else torch.addmm(known_gates, extra, self.extra_weight)
             else:
-                below = F.dropout(new_h[-1], self.dropout, training=self.dropout > 0)
-                b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
-                input_gates = F.linear(
-                    below, w_ih, b_ih + getattr(self.rnn, f"bias_hh_l{layer}") if self.is_lstm else b_ih
-                )
-            if self.is_lstm:
+                below = F.dropout(outputs[-1], self.dropout, training=self.dropout > 0)
+                input_gates = F.linear(below, getattr(self.rnn, f"weight_ih_l{layer}"), self._input_bias(layer))
+            if self.norms is not None:
+                hidden, cell = self._normalized(self.norms[layer], layer, input_gates, h[layer], c)
+            elif self.is_lstm:
                 hidden, cell = lstm_cell(torch.addmm(input_gates, h[layer], w_hh.t()), c[layer])
-                new_c.append(cell)
+            elif self.is_gru:
+                recurrent = F.linear(h[layer], w_hh, getattr(self.rnn, f"bias_hh_l{layer}"))
+                hidden, cell = gru_cell(input_gates, recurrent, h[layer]), None
             else:
-                hidden = gru_cell(
-                    input_gates, F.linear(h[layer], w_hh, getattr(self.rnn, f"bias_hh_l{layer}")), h[layer]
-                )
+                hidden, cell = self.activation(torch.addmm(input_gates, h[layer], w_hh.t())), None
             new_h.append(hidden)
+            new_c.append(cell)
+            outputs.append(hidden + below if self.residual and layer > 0 else hidden)
         h = torch.stack(new_h)
-        return new_h[-1], ((h, torch.stack(new_c)) if self.is_lstm else h)
+        return outputs[-1], ((h, torch.stack(new_c)) if self.is_lstm else h)
+
+    def _normalized(
+        self, norm: nn.Module, layer: int, input_gates: Tensor, h: Tensor, c: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """One layer's step with layer normalization: input_gates (batch, gates), h (batch, hidden),
+        c (layers, batch, hidden) or None -> the layer's new h and c."""
+        recurrent = F.linear(
+            h, getattr(self.rnn, f"weight_hh_l{layer}"), getattr(self.rnn, f"bias_hh_l{layer}") if self.is_gru else None
+        )
+        input_gates, recurrent = norm.input(input_gates), norm.recurrent(recurrent)
+        if self.is_lstm:
+            return lstm_cell(input_gates + recurrent, c[layer], norm.cell)
+        if self.is_gru:
+            return gru_cell(input_gates, recurrent, h), None
+        return self.activation(input_gates + recurrent), None
 
 
-def lstm_cell(gates: Tensor, cell: Tensor) -> tuple[Tensor, Tensor]:
-    """gates (batch, 4 * hidden) in PyTorch's order i, f, g, o -> (h, c)."""
+def lstm_cell(gates: Tensor, cell: Tensor, cell_norm: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+    """gates (batch, 4 * hidden) in PyTorch's order i, f, g, o -> (h, c); ``cell_norm``
+    (layer normalization) applies to the cell as the output reads it."""
     i, f, g, o = gates.chunk(4, dim=1)
     cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(cell), cell
+    return torch.sigmoid(o) * torch.tanh(cell if cell_norm is None else cell_norm(cell)), cell
 
 
 def gru_cell(input_gates: Tensor, hidden_gates: Tensor, h: Tensor) -> Tensor:

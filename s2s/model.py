@@ -25,6 +25,7 @@ trainer, validation, search and ``Summarizer`` call only these, never ask which 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s2s.batching import Batch, EncodedExample, collate, encode_corpus
+from s2s.errors import ConfigError
 from s2s.options import PartOptions
 from s2s.registry import MODELS
 from s2s.vocabulary import UNK_ID
@@ -172,5 +174,15 @@ def token_nll(log_probs: Tensor, target: Tensor, label_smoothing: float = 0.0) -
 
 
 def build_model(options: PartOptions, src_tokens: Sequence[str], tgt_tokens: Sequence[str]) -> Seq2SeqModel:
-    """The model ``options`` (``cfg.model``) describe, for these vocabularies (token lists)."""
-    return MODELS.build(options, src_tokens=list(src_tokens), tgt_tokens=list(tgt_tokens))
+    """The model ``options`` (``cfg.model``) describe, for these vocabularies (token lists); a
+    ``ConfigError`` when its weights do not fit in memory."""
+    try:
+        return MODELS.build(options, src_tokens=list(src_tokens), tgt_tokens=list(tgt_tokens))
+    except (MemoryError, RuntimeError, TypeError, OverflowError) as err:  # torch: a size too large
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if not isinstance(err, MemoryError) and not re.search("allocate|overflow", reason, re.IGNORECASE):
+            raise
+        raise ConfigError(
+            f"model: its weights do not fit in memory ({reason[:160]}); "
+            f"lower the model's sizes (hidden sizes, embedding size, layers) or vocab.source_size/target_size"
+        ) from None

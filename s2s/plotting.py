@@ -1,5 +1,6 @@
-"""Attention heatmaps: image tensors for TensorBoard (no plotting library needed), and PNGs
-labelled with the words (``s2s predict --plot-attention DIR``; needs Pillow: ``s2s[plot]``)."""
+"""Attention heatmaps: the labelled figure (words, copy column, colour scale; Pillow, ``s2s-summarizer[plot]``)
+that ``s2s predict --plot-attention DIR`` writes as PNGs and training logs to TensorBoard, and the
+bare grid as an image tensor (no plotting library needed)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def attention_image(attention: Tensor, p_gen: Tensor | None = None, max_side: in
 
 
 # --------------------------------------------------------------------------------------------
-# Labelled PNGs (``s2s predict --plot-attention DIR``): Pillow, the optional extra ``s2s[plot]``
+# Labelled PNGs (``s2s predict --plot-attention DIR``): Pillow, the optional extra ``s2s-summarizer[plot]``
 # --------------------------------------------------------------------------------------------
 
 FONT_ENV = "S2S_FONT"  # a font file to label heatmaps with; else a known CJK font is looked for
@@ -98,37 +99,86 @@ def save_attention_png(
     p_gen: Tensor | None = None,
     cell: int = 16,
 ) -> Path:
-    """Write attention (out_len, src_len) as a PNG: ``cell`` pixels a square, output words label
-    the rows, source words the columns; with p_gen (out_len,), a column apart shows how much each
-    word was copied (1 - p_gen). Words need a font that has them: without one (no CJK font for
-    Chinese words) the labels are left out, with one warning."""
+    """Write :func:`attention_figure` as a PNG."""
     require("PIL", "plot", "--plot-attention")
+    path = Path(path)
+    attention_figure(attention, output_tokens, source_tokens, p_gen, cell).save(path, format="PNG")
+    return path
+
+
+def attention_figure(
+    attention: Tensor,
+    output_tokens: Sequence[str],
+    source_tokens: Sequence[str],
+    p_gen: Tensor | None = None,
+    cell: int = 16,
+) -> Any:
+    """Attention (out_len, src_len) as a PIL image: ``cell`` pixels a square, output words label
+    the rows, source words the columns; with p_gen (out_len,), a column apart shows how much each
+    word was copied (1 - p_gen); under the grid, the colour scale from 0 to 1. Words need a font
+    that has them: without one (no CJK font for Chinese words) they are left out, with one warning."""
     from PIL import Image
 
     copied = None if p_gen is None else 1 - p_gen.detach().float().cpu()
-    pixels = attention_image(attention, copied, max_side=1)  # (3, rows, cols): one pixel a square
-    rows, cols = pixels.shape[1:]
-    grid = Image.frombytes("RGB", (cols, rows), bytes(pixels.permute(1, 2, 0).flatten().tolist()))
-    grid = grid.resize((cols * cell, rows * cell), Image.Resampling.NEAREST)
+    grid = _pixels(attention_image(attention, copied, max_side=1), cell)  # one pixel a square, enlarged
     column_words = [*source_tokens, *(["", "copy"] if p_gen is not None else [])]
     font = _label_font([*output_tokens, *column_words], size=cell - 4)
+    scale = _colour_scale(max(grid.width, 5 * cell), cell)
     if font is None:
-        image = grid
+        row_labels, column_labels, margin = Image.new("RGB", (0, 0)), Image.new("RGB", (0, 0)), 0
     else:
         row_labels = _label_strip(output_tokens, cell, font)
         column_labels = _label_strip(column_words, cell, font).rotate(90, expand=True)  # read upwards
         margin = cell // 2
-        image = Image.new(
-            "RGB",
-            (margin * 2 + row_labels.width + grid.width, margin * 2 + column_labels.height + grid.height),
-            "white",
+    left, top = margin + row_labels.width, margin + column_labels.height
+    width = left + max(grid.width, scale.width) + margin
+    image = Image.new("RGB", (width, top + grid.height + scale.height + margin), "white")
+    image.paste(row_labels, (margin, top))
+    image.paste(column_labels, (left, margin))
+    image.paste(grid, (left, top))
+    image.paste(scale, (left, top + grid.height))
+    return image
+
+
+def attention_tensor(
+    attention: Tensor, output_tokens: Sequence[str], source_tokens: Sequence[str], p_gen: Tensor | None = None
+) -> Tensor:
+    """(3, H, W) uint8 for TensorBoard: :func:`attention_figure` (the ``--plot-attention`` image);
+    without Pillow, the bare grid at 12 pixels a square (and one warning)."""
+    try:
+        figure = attention_figure(attention, output_tokens, source_tokens, p_gen)
+    except ImportError:
+        _warn_once(
+            "TensorBoard heatmaps without labels or scale: Pillow is missing (pip install 's2s-summarizer[plot]')"
         )
-        image.paste(row_labels, (margin, margin + column_labels.height))
-        image.paste(column_labels, (margin + row_labels.width, margin))
-        image.paste(grid, (margin + row_labels.width, margin + column_labels.height))
-    path = Path(path)
-    image.save(path, format="PNG")
-    return path
+        copied = None if p_gen is None else 1 - p_gen
+        return attention_image(attention, copied, max_side=12 * max(attention.shape))
+    pixels = torch.frombuffer(bytearray(figure.tobytes()), dtype=torch.uint8)
+    return pixels.view(figure.height, figure.width, 3).permute(2, 0, 1).contiguous()
+
+
+def _pixels(rgb: Tensor, cell: int) -> Any:
+    """(3, rows, cols) uint8 -> a PIL image, ``cell`` pixels a value."""
+    from PIL import Image
+
+    rows, cols = rgb.shape[1:]
+    image = Image.frombytes("RGB", (cols, rows), bytes(rgb.permute(1, 2, 0).flatten().tolist()))
+    return image.resize((cols * cell, rows * cell), Image.Resampling.NEAREST)
+
+
+def _colour_scale(width: int, cell: int) -> Any:
+    """The colours from 0 (left) to 1 (right), ``width`` pixels, labelled 0, 0.5 and 1 beneath."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    colours = colorize(torch.linspace(0, 1, width)).T.unsqueeze(1)  # (3, 1, width)
+    bar = _pixels(colours, 1).resize((width, cell // 2), Image.Resampling.NEAREST)
+    scale = Image.new("RGB", (width, cell // 2 + cell // 2 + cell), "white")
+    scale.paste(bar, (0, cell // 2))
+    draw, font = ImageDraw.Draw(scale), ImageFont.load_default(max(cell - 4, 8))
+    y = cell + cell // 2
+    for x, text, anchor in ((0, "0", "lm"), (width // 2, "0.5", "mm"), (width - 1, "1", "rm")):
+        draw.text((x, y), text, fill="black", font=font, anchor=anchor)
+    return scale
 
 
 def _label_strip(words: Sequence[str], cell: int, font: Any) -> Any:

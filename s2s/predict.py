@@ -6,37 +6,44 @@
 ``predict_file`` is ``s2s predict``: it reads a CSV/TSV/JSONL/text file (or stdin) with the
 checkpoint's reader options and tokenizer, batches by length, restores the input order and
 writes the predictions as the input's reader does (``QID,Prediction`` CSV for AutoMaster CSV
-input, one summary per line otherwise).
+input, one summary per line otherwise). A row it cannot read stops it before any decoding,
+unless ``--on-bad-row`` says to skip such rows or to give them an empty prediction; the output
+path is checked before the decoding too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
+import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import Tensor
 
-from s2s.checkpoint import Checkpoint
 from s2s.config import Config, PredictConfig, from_dict, parse_override, to_dict
 from s2s.corpus import TokenizedCorpus, tokenize_file
-from s2s.errors import ConfigError
+from s2s.ensemble import load_models
+from s2s.errors import ConfigError, DataError
 from s2s.extras import require
+from s2s.metrics import mbr_rerank
 from s2s.model import Seq2SeqModel
 from s2s.options import retype
 from s2s.oracle import best_segment
 from s2s.plotting import save_attention_png
-from s2s.readers import EXTENSIONS, Example, Reader, open_reader, read_examples, reader_options
+from s2s.readers import EXTENSIONS, BadRow, Example, Reader, open_reader, read_examples, reader_options
 from s2s.registry import READERS
 from s2s.runtime import tune_cpu
 from s2s.search import search_examples
+from s2s.segments import ScoredSegment
 from s2s.tokenizers import build_tokenizer
 from s2s.vocabulary import UNK, Vocabulary
 
@@ -51,6 +58,7 @@ class Summary:
     score: float
     attention: Tensor | None = None  # (len(tokens), len(source_tokens)), when asked for
     p_gen: Tensor | None = None  # (len(tokens),) pointer-generator: P(generate)
+    search: str = ""  # the searcher that found it (beam, greedy, sample, ...)
     segments: list[dict[str, Any]] | None = None  # extractive: every segment's text, score and whether it was picked
 
 
@@ -75,18 +83,19 @@ class Summarizer:
         self.tokenizer = build_tokenizer(cfg.tokenizer)
 
     @classmethod
-    def load(cls, checkpoint: str | Path, device: str = "auto") -> Summarizer:
-        """An entry point: applies the process-wide CPU settings (``runtime.tune_cpu``)."""
+    def load(cls, checkpoint: str | Path | Sequence[str | Path], device: str = "auto") -> Summarizer:
+        """A checkpoint, or a list of them: an ensemble (``s2s.ensemble``) with the first one's config,
+        reader, tokenizer and search options. An entry point: applies the process-wide CPU settings
+        (``runtime.tune_cpu``)."""
         tune_cpu()
-        ckpt = Checkpoint.load(checkpoint)
-        model = ckpt.build_model(checkpoint)
+        model, ckpt, coverage = load_models([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)
         return cls(
             model,
             ckpt.config,
             Vocabulary(ckpt.src_vocab),
             Vocabulary(ckpt.tgt_vocab),
             pick_device(device),
-            coverage=ckpt.progress.coverage_on,
+            coverage=coverage,
         )
 
     @property
@@ -124,50 +133,70 @@ class Summarizer:
     ) -> list[Summary]:
         """Like ``summarize``, with tokens, scores and (if asked) attention and p_gen. A bare string
         is one input."""
-        sources = [self.tokenize(t) for t in ([texts] if isinstance(texts, str) else texts)]
+        sources = self.sources([texts] if isinstance(texts, str) else texts)
+        return self.decode(sources, options or self.options(), return_attention, progress)
+
+    def sources(self, texts: Sequence[str | Mapping[str, str]]) -> list[list[str]]:
+        """Raw inputs as the model's sources: tokenized, truncated to ``data.max_source_len`` (with a warning)."""
+        sources = [self.tokenize(t) for t in texts]
         limit = self.cfg.data.max_source_len
         if limit:
             _warn_truncated(sum(len(s) > limit for s in sources), self.cfg)
             sources = [s[:limit] for s in sources]
-        return self.decode(sources, options or self.options(), return_attention, progress)
+        return sources
 
     def decode(
         self, sources: list[list[str]], options: PredictConfig, return_attention: bool = False, progress: bool = False
     ) -> list[Summary]:
         """Summaries of tokenized sources: batched by length, returned in input order."""
+        return [found[0] for found in self.candidates(sources, [options], return_attention, progress)]
+
+    def candidates(
+        self,
+        sources: list[list[str]],
+        searches: Sequence[PredictConfig],
+        return_attention: bool = False,
+        progress: bool = False,
+    ) -> list[list[Summary]]:
+        """Per tokenized source, the hypotheses of each search of ``searches`` (its ``n_best``, best
+        first), one search after the other: an n-best list, samples, or both."""
         corpus = TokenizedCorpus("input", [str(i) for i in range(len(sources))], sources, None)
         examples = self.model.encode_corpus(corpus, self.src_vocab, self.tgt_vocab)
-        replace_unk = options.replace_unk and not self.model.copies
-        hypotheses = search_examples(
-            self.model,
-            examples,
-            options,
-            device=self.device,
-            progress=progress,
-            return_attention=return_attention or replace_unk,
-            coverage=self.coverage,
-        )
-        results = []
-        for source, example, hyps in zip(sources, examples, hypotheses):
-            best, source = hyps[0], source or [UNK]
-            # the batch padded sources to its longest: keep this source's columns
-            attention = None if best.attention is None else best.attention[:, : len(source)]
-            words = self.tgt_vocab.decode(best.tokens, example.oovs)
-            if replace_unk:
-                words = _replace_unk(words, attention, source)
-            text = self.tokenizer.detokenize(words)
-            segments = None
-            if best.segments is not None:
-                segments = [
-                    {"text": self.tokenizer.detokenize(source[s.start : s.end]), "score": s.score, "picked": s.picked}
-                    for s in best.segments
-                ]
-            results.append(Summary(text, words, source, best.score, attention, best.p_gen, segments))
-        return results
+        found: list[list[Summary]] = [[] for _ in sources]
+        for options in searches:
+            replace_unk = options.replace_unk and not self.model.copies
+            hypotheses = search_examples(
+                self.model,
+                examples,
+                options,
+                device=self.device,
+                progress=progress,
+                return_attention=return_attention or replace_unk,
+                coverage=self.coverage,
+            )
+            for summaries, source, example, hyps in zip(found, sources, examples, hypotheses):
+                source = source or [UNK]
+                for hyp in hyps:
+                    # the batch padded sources to its longest: keep this source's columns
+                    attention = None if hyp.attention is None else hyp.attention[:, : len(source)]
+                    words = self.tgt_vocab.decode(hyp.tokens, example.oovs)
+                    if replace_unk:
+                        words = _replace_unk(words, attention, source)
+                    text = self.tokenizer.detokenize(words)
+                    segments = None if hyp.segments is None else self._segments(hyp.segments, source)
+                    summaries.append(
+                        Summary(text, words, source, hyp.score, attention, hyp.p_gen, options.search, segments)
+                    )
+        return found
+
+    def _segments(self, scored: Sequence[ScoredSegment], source: list[str]) -> list[dict[str, Any]]:
+        """Every scored source segment as its text, score and whether it was picked."""
+        detok = self.tokenizer.detokenize
+        return [{"text": detok(source[s.start : s.end]), "score": s.score, "picked": s.picked} for s in scored]
 
 
 def predict_file(
-    checkpoint: str | Path | None,
+    checkpoint: str | Path | Sequence[str | Path] | None,
     input_path: str | Path,
     output_path: str | Path | None = None,
     *,
@@ -177,40 +206,71 @@ def predict_file(
     baseline: str | None = None,
     device: str = "auto",
     plot_attention: str | Path | None = None,
+    sample: Mapping[str, Any] | None = None,
+    rerank: str | None = None,
+    on_bad_row: str = "error",
 ) -> int:
     """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count.
-    ``plot_attention``: a folder that gets one attention heatmap PNG per input, named by its id."""
+    ``checkpoint``: one, or several (an ensemble). ``plot_attention``: a folder that gets one attention
+    heatmap PNG per input, named by its id. Each input's candidates are the search's ``n_best``, then
+    with ``sample`` (options of the ``sample`` searcher: ``n_best`` samples, ``temperature``, ``seed``)
+    its samples; ``rerank="mbr"`` picks one by minimum Bayes risk (``metrics.mbr_rerank``). More than
+    one candidate per input is written as JSONL (``write_candidates``) unless reranked to a CSV or text.
+    ``on_bad_row``: a row that cannot be read stops it before any decoding (``error``), gets no
+    prediction (``skip``) or an empty one under its id (``empty``)."""
     start = time.perf_counter()
+    check_output(output_path)
     fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
+    if rerank not in (None, "mbr"):
+        raise ConfigError(f"--rerank {rerank}: unknown reranking (choices: mbr)")
+    ranked = None
     if baseline is not None:
         if plot_attention:
             raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
+        if sample or rerank:
+            raise ConfigError("--sample and --rerank need a model's candidates: they do not go with --baseline")
         reader = open_reader(reader_options(fmt))
+        rows = scan_rows(input_path, reader, on_bad_row)
         examples = list(read_examples(input_path, reader.options, need_target=False))
         ids, texts = [e.id for e in examples], baseline_summaries(reader, examples, baseline)
     else:
         if plot_attention:
             require("PIL", "plot", "--plot-attention")  # before the work, not after
         summarizer = Summarizer.load(checkpoint, device)
-        search_options = summarizer.options(**(options or {}), **_predict_overrides(overrides))
-        with_attention = plot_attention is not None
+        changes = {**(options or {}), **_predict_overrides(overrides)}
+        searches = [summarizer.options(**changes)]
+        if sample:
+            searches.append(summarizer.options(**{**changes, "search": "sample", **sample}))
+        as_candidates = _writes_candidates(searches, rerank, output_path)
+        if as_candidates and on_bad_row == "empty":
+            raise ConfigError("--on-bad-row empty: candidates (JSONL) have no empty form; use --on-bad-row skip")
+        rows = None
         if str(input_path) == "-":
             lines = [line.rstrip("\r\n") for line in sys.stdin]
-            ids = [str(i) for i in range(1, len(lines) + 1)]
-            summaries = summarizer.summaries(lines, search_options, with_attention, progress=True)
+            ids, sources = [str(i) for i in range(1, len(lines) + 1)], summarizer.sources(lines)
             reader = open_reader(reader_options("text"))
         else:
             data = summarizer.cfg.data
             reader = open_reader(data if data.format == fmt else retype(data, READERS, fmt))
-            cfg = dataclasses.replace(summarizer.cfg, data=reader.options)
+            rows = scan_rows(input_path, reader, on_bad_row)
+            cfg = dataclasses.replace(summarizer.cfg, data=dataclasses.replace(reader.options, on_bad_row="skip"))
             corpus = tokenize_file(input_path, cfg, need_target=False)
             _warn_truncated(corpus.stats.truncated_sources, cfg)
-            ids = corpus.ids
-            summaries = summarizer.decode(corpus.sources, search_options, with_attention, progress=True)
-        texts = [s.text for s in summaries]
+            ids, sources = corpus.ids, corpus.sources
+        found = summarizer.candidates(sources, searches, plot_attention is not None, progress=True)
+        ranked = [mbr_order(c) if rerank else [(s, None) for s in c] for c in found]
+        texts = [candidates[0][0].text for candidates in ranked]
         if plot_attention is not None:
-            _plot_attention(Path(plot_attention), ids, summaries)
-    _write(reader, ids, texts, output_path)
+            _plot_attention(Path(plot_attention), ids, [candidates[0][0] for candidates in ranked])
+        if not as_candidates:
+            ranked = None
+    if on_bad_row == "empty" and rows is not None:
+        ids, texts = with_empty_rows(rows, ids, texts)
+    with _output(output_path) as out:
+        if ranked is not None:
+            write_candidates(ids, ranked, out)
+        else:
+            reader.write_predictions(ids, texts, out)
     seconds = time.perf_counter() - start
     log.info(
         "%d summaries in %.1f s (%.1f sents/s) -> %s",
@@ -240,6 +300,98 @@ def baseline_summaries(reader: Reader, examples: Sequence[Example], baseline: st
     if missing:
         log.warning("--baseline oracle: %d of %d rows have no reference: empty summaries", missing, len(texts))
     return texts
+
+
+def mbr_order(candidates: list[Summary]) -> list[tuple[Summary, float]]:
+    """Candidates of one input with their expected character ROUGE-L F1 against the others, the
+    minimum Bayes risk one first. Weights are uniform: samples already come as often as the model
+    would produce them, and weighting them by probability too would count it twice. A candidate is
+    not its own evidence (``mbr_utilities``): with uniform weights that changes no ranking, only
+    what the utility means (agreement with the others)."""
+    order = mbr_rerank([c.text for c in candidates], level="char")
+    return [(candidates[i], utility) for i, utility in order]
+
+
+def write_candidates(
+    ids: Sequence[str], ranked: Sequence[Sequence[tuple[Summary, float | None]]], out: IO[str]
+) -> None:
+    """JSONL, one object per input: ``{"id", "prediction", "candidates": [{"text", "score", "search"
+    (, "mbr": expected ROUGE-L)}]}``, the prediction first; scores are the searches' (log-probabilities,
+    with beam search's penalties)."""
+    for id_, candidates in zip(ids, ranked):
+        listed = [
+            {"text": s.text, "score": round(s.score, 4), "search": s.search}
+            | ({"mbr": round(utility, 4)} if utility is not None else {})
+            for s, utility in candidates
+        ]
+        out.write(json.dumps({"id": id_, "prediction": listed[0]["text"], "candidates": listed}, ensure_ascii=False))
+        out.write("\n")
+
+
+def _writes_candidates(searches: Sequence[PredictConfig], rerank: str | None, output_path: str | Path | None) -> bool:
+    """Whether the output is the candidates' JSONL: more than one per input, not reranked (or to .jsonl).
+    Refuses what would otherwise be silently ignored: n_best > 1 with greedy search or into a CSV."""
+    first = searches[0]
+    if first.n_best > 1 and first.search == "greedy":
+        raise ConfigError(
+            f"predict.n_best={first.n_best}: greedy search finds one hypothesis per input; "
+            "use --search beam (beam_size at least n_best) or --search sample"
+        )
+    if len(searches) > 1 and first.search == "sample":
+        raise ConfigError("--sample N adds samples to the search's candidates: with --search sample, use --n-best N")
+    count = sum(options.n_best for options in searches)
+    if count == 1:
+        if rerank:
+            log.warning(
+                "--rerank %s over one candidate per input changes nothing: add --n-best N or --sample N", rerank
+            )
+        return False
+    jsonl = output_path is not None and Path(output_path).suffix.lower() == ".jsonl"
+    if rerank is None and output_path is not None and not jsonl:
+        where = " + ".join(f"{o.n_best} from {o.search}" for o in searches)
+        raise ConfigError(
+            f"predict: {count} candidates per input ({where}; predict.n_best, --sample) are written as JSONL, one "
+            f"object per input: give --output FILE.jsonl, not {output_path} (or --rerank mbr to write the chosen one)"
+        )
+    return jsonl or rerank is None
+
+
+def check_output(output_path: str | Path | None) -> None:
+    """``ConfigError`` unless ``output_path`` can be written: checked before the decoding."""
+    if output_path is None:
+        return
+    path = Path(output_path)
+    if path.is_dir():
+        raise ConfigError(f"--output {path}: is a directory; name a file in it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--output {path}: the folder {folder} does not exist (create it, or name another file)")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--output {path}: not writable (permission denied)")
+
+
+def scan_rows(path: str | Path, reader: Reader, on_bad_row: str) -> list[tuple[str, bool]]:
+    """(id, unreadable) of every row of ``path``, in order; with ``on_bad_row=error`` an
+    unreadable row is a ``DataError`` that names it and the alternatives."""
+    rows = []
+    for item in reader.read(Path(path), need_target=False):
+        bad = isinstance(item, BadRow)
+        if bad and on_bad_row == "error":
+            raise DataError(
+                f"{path}:{item.line}: {item.reason}; a submission needs a row for every input: fix the row, or "
+                f"pass --on-bad-row empty (an empty prediction under its id) or --on-bad-row skip (none)"
+            )
+        rows.append((item.id or str(item.line), bad))
+    return rows
+
+
+def with_empty_rows(rows: list[tuple[str, bool]], ids: list[str], texts: list[str]) -> tuple[list[str], list[str]]:
+    """The predictions of the readable rows, with an empty one for each unreadable row, in file order."""
+    found = iter(zip(ids, texts))
+    merged = [(ident, "") if bad else next(found) for ident, bad in rows]
+    if bad_count := sum(bad for _, bad in rows):
+        log.warning("%d unreadable row%s: empty predictions", bad_count, "s" if bad_count > 1 else "")
+    return [i for i, _ in merged], [t for _, t in merged]
 
 
 def pick_device(choice: str) -> torch.device:
@@ -286,10 +438,11 @@ def _warn_truncated(count: int, cfg: Config) -> None:
         )
 
 
-def _write(reader: Reader, ids: list[str], texts: list[str], output_path: str | Path | None) -> None:
-    out = open(output_path, "w", encoding="utf-8", newline="") if output_path else sys.stdout
-    try:
-        reader.write_predictions(ids, texts, out)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+@contextlib.contextmanager
+def _output(output_path: str | Path | None) -> Iterator[IO[str]]:
+    """The output file (UTF-8, newlines as written), or stdout."""
+    if not output_path:
+        yield sys.stdout
+        return
+    with open(output_path, "w", encoding="utf-8", newline="") as out:
+        yield out

@@ -9,16 +9,20 @@ second call is fast; vocabularies come from the training split only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import time
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+from s2s.assets import write_atomically
 from s2s.config import Config
-from s2s.corpus import TokenizedCorpus, tokenize_file
+from s2s.corpus import TokenizedCorpus, cache_key, input_files, tokenize_file
 from s2s.errors import ConfigError, DataError
-from s2s.readers import Example, open_reader, read_examples
+from s2s.readers import Example, open_reader, read_examples, resolve_format
+from s2s.registry import TOKENIZERS
 from s2s.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -32,6 +36,7 @@ class PreparedData:
     src_vocab: Vocabulary
     tgt_vocab: Vocabulary  # the same object as src_vocab when vocab.shared
     test_split: TokenizedCorpus | None = None  # the rows data.test_split holds out of data.train
+    tokenizer_model: Path | None = None  # the model the tokenizer learned (learn_tokenizer)
 
 
 def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
@@ -39,6 +44,7 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
     data = cfg.data
     if not data.train:
         raise ConfigError("data.train is not set: name the training file (or parallel prefix)")
+    tokenizer_model = learn_tokenizer(cfg)
     train = tokenize_file(data.train, cfg, progress=progress)
     if len(train) == 0:
         raise DataError(
@@ -47,15 +53,16 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
         )
     summaries = [_describe(train)]
     carved_dev = 0 if data.dev else data.dev_split
-    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=cfg.train.seed)
+    seed = split_seed(cfg)
+    train, dev, test_split = split_rows(train, dev=carved_dev, test=data.test_split, seed=seed)
     if dev is not None:
-        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {cfg.train.seed})")
+        summaries.append(f"dev: {len(dev)} rows carved from {train.name} (seed {seed})")
     if data.dev:
         dev = tokenize_file(data.dev, cfg, progress=progress)
         summaries.append(_describe(dev))
     if test_split is not None:
         summaries.append(
-            f"test: {len(test_split)} rows carved from {train.name} (seed {cfg.train.seed}), held out: "
+            f"test: {len(test_split)} rows carved from {train.name} (seed {seed}), held out: "
             "nothing trains, selects or tunes on them"
         )
     test = None
@@ -70,7 +77,39 @@ def prepare(cfg: Config, *, progress: bool = True) -> PreparedData:
     )
     for line in summaries:
         logger.info(line)
-    return PreparedData(train, dev, test, src_vocab, tgt_vocab, test_split)
+    return PreparedData(train, dev, test, src_vocab, tgt_vocab, test_split, tokenizer_model)
+
+
+def learn_tokenizer(cfg: Config) -> Path | None:
+    """Where the tokenizer learns from data (a ``learn`` method: SentencePiece) and has no model yet,
+    learn one from the training rows' sources and targets (never the dev or test rows carved out of
+    them), cached in ``data.cache_dir``; ``cfg.tokenizer.model`` is set to the file, which is returned."""
+    learn = getattr(TOKENIZERS.get(cfg.tokenizer.type), "learn", None)
+    if learn is None or cfg.tokenizer.model is not None:
+        return None
+    data = cfg.data
+    dev, test = (0 if data.dev else data.dev_split), data.test_split
+    path = Path(data.train)
+    fmt = resolve_format(path, data)
+    rows_key = cache_key(input_files(path, fmt, need_target=True), fmt, cfg, need_target=True)
+    key = hashlib.sha256(f"{rows_key} {dev} {test} {split_seed(cfg)}".encode()).hexdigest()
+    model = Path(data.cache_dir).expanduser() / f"{path.name}-{cfg.tokenizer.type}-{key[:20]}.model"
+    if model.is_file():
+        logger.info("tokenizer model: %s (from the cache)", model)
+    else:
+        examples = list(read_examples(path, data))
+        rows = split_indices(len(examples), dev=dev, test=test, seed=split_seed(cfg))[0]
+        texts = chain.from_iterable((examples[i].source, examples[i].target or "") for i in rows)
+        start = time.perf_counter()
+        write_atomically(model, learn(cfg.tokenizer, texts))
+        logger.info("tokenizer model learned from %d rows in %.1f s: %s", len(rows), time.perf_counter() - start, model)
+    cfg.tokenizer.model = str(model)
+    return model
+
+
+def split_seed(cfg: Config) -> int:
+    """The seed that carves the dev and test splits: ``data.split_seed``, else ``train.seed``."""
+    return cfg.train.seed if cfg.data.split_seed is None else cfg.data.split_seed
 
 
 def split_rows(
@@ -82,10 +121,21 @@ def split_rows(
     Dev rows are the head of one seeded shuffle and test rows its tail, so the dev rows do not
     depend on ``test`` (adding a test split keeps the dev split) nor the test rows on ``dev``.
     """
-    n = len(corpus)
+    train_rows, dev_rows, test_rows = split_indices(len(corpus), dev=dev, test=test, seed=seed)
+    if not dev_rows and not test_rows:
+        return corpus, None, None
+    carved = [
+        corpus.subset(rows, name=f"{corpus.name} ({name} split)") if rows else None
+        for name, rows in (("dev", dev_rows), ("test", test_rows))
+    ]
+    return corpus.subset(train_rows), carved[0], carved[1]
+
+
+def split_indices(n: int, *, dev: float, test: float, seed: int) -> tuple[list[int], list[int], list[int]]:
+    """The row indices (train, dev, test) of ``split_rows`` for ``n`` rows, each list ascending."""
     n_dev, n_test = _count(dev, n, "dev"), _count(test, n, "test")
     if not n_dev and not n_test:
-        return corpus, None, None
+        return list(range(n)), [], []
     if n_dev + n_test >= n:
         raise ConfigError(
             f"data.dev_split + data.test_split: {n_dev} dev + {n_test} test rows of {n} leave no row to "
@@ -94,12 +144,8 @@ def split_rows(
     order = list(range(n))
     random.Random(seed).shuffle(order)
     dev_rows, test_rows = set(order[:n_dev]), set(order[n - n_test :])
-    train = corpus.subset([i for i in range(n) if i not in dev_rows and i not in test_rows])
-    carved = [
-        corpus.subset(sorted(rows), name=f"{corpus.name} ({name} split)") if rows else None
-        for name, rows in (("dev", dev_rows), ("test", test_rows))
-    ]
-    return train, carved[0], carved[1]
+    train_rows = [i for i in range(n) if i not in dev_rows and i not in test_rows]
+    return train_rows, sorted(dev_rows), sorted(test_rows)
 
 
 def _count(size: float, n: int, name: str) -> int:

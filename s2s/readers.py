@@ -55,6 +55,7 @@ class BadRow:
 
     line: int
     reason: str
+    id: str | None = None  # the row's id where it can be read (``s2s predict --on-bad-row empty``)
 
 
 @dataclass
@@ -405,9 +406,14 @@ class FieldsReader(Reader):
         required = list(self.options.source_fields) + ([self.options.target_field] if need_target else [])
         missing = [f for f in required if f not in names]
         if missing:
+            fix = (
+                "set data.source_fields / data.target_field to the names it uses"
+                if need_target
+                else "give the input those columns (the ones the model was trained on)"
+            )
             raise DataError(
                 f"{path}: the {what} lacks {', '.join(missing)} (expected {', '.join(required)}; found "
-                f"{', '.join(names) or 'nothing'}); set data.source_fields / data.target_field to the names it uses"
+                f"{', '.join(names) or 'nothing'}); {fix}"
             )
         return required
 
@@ -440,7 +446,8 @@ class CsvReader(FieldsReader):
             if not fields:  # a blank line
                 continue
             if len(fields) != len(header):
-                yield BadRow(line, f"{len(fields)} fields, expected {len(header)} ({','.join(header)})")
+                ident = dict(zip(header, fields)).get(self.options.id_field)
+                yield BadRow(line, f"{len(fields)} fields, expected {len(header)} ({','.join(header)})", ident)
                 continue
             yield self.example(dict(zip(header, fields)), line, has_target)
 
@@ -482,7 +489,7 @@ class JsonlReader(FieldsReader):
                 has_target = self.options.target_field in row
             missing = [f for f in required if f not in row]
             if missing:
-                yield BadRow(line, f"missing field {', '.join(missing)}")
+                yield BadRow(line, f"missing field {', '.join(missing)}", row.get(self.options.id_field))
                 continue
             yield self.example(row, line, has_target)
 

@@ -118,7 +118,7 @@ class Registry(Generic[T]):
 
 # Every kind of part, and the modules that register its built-ins.
 READERS = Registry("reader", key="format", builtins=("s2s.readers", "s2s.automaster"))
-TOKENIZERS = Registry("tokenizer", builtins=("s2s.tokenizers",))
+TOKENIZERS = Registry("tokenizer", builtins=("s2s.tokenizers", "s2s.subwords"))
 MODELS = Registry("model", builtins=("s2s.rnn", "s2s.transformer", "s2s.extractive", "s2s.hybrid"))
 ENCODERS = Registry("encoder", builtins=("s2s.encoders",))
 ATTENTIONS = Registry("attention", builtins=("s2s.attention",))

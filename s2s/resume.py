@@ -2,7 +2,8 @@
 beyond the weights (optimizer, scheduler, random states) that makes it continue exactly.
 
 ``train.resume=auto`` takes the newest checkpoint of ``train.output_dir`` that loads (a new run
-where there is none); a path takes that file. The run then uses the checkpoint's config, but for
+where there is none; an error, touching nothing, where there are checkpoints but none loads); a
+path takes that file. The run then uses the checkpoint's config, but for
 the keys in ``RESUMABLE_KEYS`` and ``predict.*``, whose new values win; the model, vocabularies
 and tokenizer (``FIXED_SECTIONS``) must not change.
 """
@@ -19,7 +20,7 @@ import torch
 
 from s2s.checkpoint import Checkpoint, TrainingState, find_resume_checkpoint
 from s2s.config import Config, from_dict, to_dict
-from s2s.errors import ConfigError
+from s2s.errors import CheckpointError, ConfigError
 from s2s.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ RESUMABLE_KEYS = {
     "data.cache_dir",
 }
 FIXED_SECTIONS = ("model.", "vocab.", "tokenizer.")
+LEARNED = {"tokenizer.model"}  # given as none ("learn one"), these are the run's learned values
 
 
 def resolve_resume(cfg: Config) -> tuple[Config, tuple[Path, Checkpoint] | None]:
@@ -57,18 +59,28 @@ def resolve_resume(cfg: Config) -> tuple[Config, tuple[Path, Checkpoint] | None]
         return cfg, None
     if cfg.train.resume == "auto":
         found = find_resume_checkpoint(run_dir.path)
+        if found is None and run_dir.holds_run() and not cfg.train.overwrite:
+            raise ConfigError(
+                f"train.resume=auto: {run_dir.path} holds a run but no checkpoint to resume from (no last.pt or "
+                f"step_N.pt); nothing was changed: start over with train.overwrite=true (deletes the run)"
+            )
         if found is None:
             log.info("train.resume=auto: no checkpoint in %s, starting a new run", run_dir.path)
             return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=None, overwrite=True)), None
     else:
         found = (Path(cfg.train.resume), Checkpoint.load(cfg.train.resume))
+        if found[1].training is None:
+            raise ConfigError(
+                f"train.resume={cfg.train.resume}: the checkpoint holds weights only (best.pt is for prediction); "
+                f"resume from {found[0].with_name('last.pt')} or a step_N.pt, or use train.resume=auto"
+            )
     return resume_config(found[1].config, cfg), found
 
 
 def resume_config(saved: Config, given: Config) -> Config:
     """The checkpoint's config, with the given values of ``RESUMABLE_KEYS`` and ``predict.*``."""
     saved_flat, given_flat = _flatten(to_dict(saved)), _flatten(to_dict(given))
-    changed = sorted(k for k, v in given_flat.items() if saved_flat.get(k) != v)
+    changed = sorted(k for k, v in given_flat.items() if saved_flat.get(k) != v and not (k in LEARNED and v is None))
     shape = [k for k in changed if k.startswith(FIXED_SECTIONS)]
     if shape:
         diffs = "; ".join(f"{k}: {saved_flat.get(k)!r} -> {given_flat[k]!r}" for k in shape[:4])
@@ -80,6 +92,39 @@ def resume_config(saved: Config, given: Config) -> Config:
         log.warning("resuming with the checkpoint's values of %s (they cannot change on resume)", ", ".join(kept))
     merged = {k: given_flat[k] if k in changed and k not in kept else v for k, v in saved_flat.items()}
     return from_dict(_unflatten(merged), source="resumed config")
+
+
+def repair_best(directory: Path, resumed: Checkpoint) -> None:
+    """Make ``best.pt`` the model of the resumed run's best step: a crash can leave it missing,
+    corrupt or from another step. Rewritten from that step's checkpoint where one is left,
+    otherwise reported."""
+    best_step, path = resumed.progress.best_step, directory / "best.pt"
+    if best_step == 0:  # no evaluation yet
+        return
+    try:
+        found = Checkpoint.load(path).progress.step
+        if found == best_step:
+            return
+        problem = f"{path} holds step {found}"
+    except CheckpointError as err:
+        problem = str(err)
+    source = resumed if resumed.progress.step == best_step else None
+    step_file = directory / f"step_{best_step}.pt"
+    if source is None and step_file.exists():
+        try:
+            source = Checkpoint.load(step_file)
+        except CheckpointError as err:
+            problem += f"; {err}"
+    if source is None:
+        log.warning(
+            "%s, but the best evaluation of the resumed run was at step %d and its checkpoint is gone: "
+            "best.pt is written again at the next improvement",
+            problem,
+            best_step,
+        )
+        return
+    dataclasses.replace(source, training=None).save(path)
+    log.warning("%s; rewritten with the model of step %d, the resumed run's best", problem, best_step)
 
 
 def capture_training_state(optimizer: Any, scheduler: Any, scaler: Any) -> TrainingState:

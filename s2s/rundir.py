@@ -1,6 +1,7 @@
 """A run directory (``train.output_dir``): what a run writes there, besides its checkpoints.
 
-``config.yaml`` (the resolved config), the vocabularies, ``train.log`` (the log lines),
+``config.yaml`` (the resolved config), the vocabularies, a learned tokenizer model
+(``sentencepiece.model``), ``train.log`` (the log lines),
 ``metrics.jsonl`` (one JSON record per training log line and per evaluation) and ``tensorboard/``.
 """
 
@@ -12,8 +13,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from s2s.assets import write_atomically
 from s2s.config import Config, save_config
 from s2s.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl")  # a directory holding any of them holds a run
 
@@ -30,8 +34,12 @@ class RunDirectory:
         return any((self.path / name).exists() for name in RUN_FILES) or any(self.path.glob("step_*.pt"))
 
     def start(self, cfg: Config, *, resumed: bool) -> None:
-        """Clear a replaced run (new runs), write the resolved config, send log lines to train.log."""
+        """Remove half-written checkpoints, clear a replaced run (new runs), write the resolved
+        config, send log lines to train.log."""
         self.path.mkdir(parents=True, exist_ok=True)
+        for orphan in self.path.glob(".*.pt.*.tmp"):  # left by a process killed while saving
+            log.warning("removing %s, a checkpoint left half-written by a killed run", orphan)
+            orphan.unlink(missing_ok=True)
         if not resumed:
             for name in RUN_FILES:
                 (self.path / name).unlink(missing_ok=True)
@@ -59,8 +67,23 @@ class RunDirectory:
         """Forget what a crashed run logged after the checkpoint it resumes from."""
         if not self.metrics.exists():
             return
-        lines = self.metrics.read_text(encoding="utf-8").splitlines(keepends=True)
-        self.metrics.write_text("".join(line for line in lines if json.loads(line)["step"] <= step), encoding="utf-8")
+        kept = []
+        for number, line in enumerate(self.metrics.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a kill mid-write tears the last line
+                log.warning("%s:%d: dropping a torn record (%.40s...)", self.metrics, number, line)
+                continue
+            if record["step"] <= step:
+                kept.append(line + "\n")
+        self.metrics.write_text("".join(kept), encoding="utf-8")
+
+    def save_tokenizer_model(self, cfg: Config, learned: Path) -> None:
+        """Copy the model the tokenizer learned into the run (``sentencepiece.model``); the config names the copy."""
+        copy = self.path / f"{cfg.tokenizer.type}.model"
+        write_atomically(copy, learned.read_bytes())
+        cfg.tokenizer.model = str(copy)
+        save_config(cfg, self.path / "config.yaml")
 
     def save_vocabularies(self, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> list[Path]:
         """``vocab.txt`` (shared) or ``src_vocab.txt`` + ``tgt_vocab.txt``; returns the paths."""

@@ -1,4 +1,4 @@
-"""Search: greedy and batched beam search over a model's ``decode_step``.
+"""Search: greedy, sampling and batched beam search over a model's ``decode_step``.
 
 Beam search runs every sentence x beam of a batch as one batch of rows (row = sentence * K +
 beam). Each step, per sentence, the 2K best (beam, token) continuations are ranked: those
@@ -20,9 +20,9 @@ attention a source word received beyond 1 (OpenNMT-py's `summary` penalty).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
@@ -32,7 +32,7 @@ from s2s.batching import Batch, EncodedExample, example_lengths, plan_batches
 from s2s.config import PredictConfig
 from s2s.errors import ConfigError
 from s2s.model import Seq2SeqModel
-from s2s.options import PositiveInt, Range
+from s2s.options import NonNegativeInt, OptionError, PositiveFloat, PositiveInt, Range
 from s2s.registry import SEARCHERS
 from s2s.segments import ScoredSegment
 from s2s.vocabulary import BOS_ID, EOS_ID, PAD_ID
@@ -146,12 +146,58 @@ def greedy_search(
     model: Seq2SeqModel, batch: Batch, cfg: PredictConfig, return_attention: bool = False, coverage: bool = False
 ) -> list[list[Hypothesis]]:
     """The most probable token at every step, for every sentence at once."""
+    return _token_by_token(model, batch, cfg, lambda log_probs: log_probs.argmax(dim=-1), 1, return_attention, coverage)
+
+
+@dataclass
+class SampleOptions(PredictConfig):
+    """Sampling (``predict.search: sample``): ``n_best`` outputs per sentence, each token drawn from
+    the model's distribution (after the constraints: min_length, no_repeat_ngram_size) at a temperature."""
+
+    temperature: PositiveFloat = 1.0  # the distribution's log-probabilities divided by it: < 1 sharper, > 1 flatter
+    seed: NonNegativeInt = 0  # the same seed, inputs and batch_size give the same samples
+
+    def validate(self, root: Any) -> None:  # n_best is the number of samples: no beam bounds it
+        if self.min_length > self.max_length:
+            raise OptionError("min_length", f"{self.min_length} is more than max_length {self.max_length}")
+
+
+@SEARCHERS.register("sample", options=SampleOptions)
+def sample_search(
+    model: Seq2SeqModel, batch: Batch, cfg: SampleOptions, return_attention: bool = False, coverage: bool = False
+) -> list[list[Hypothesis]]:
+    """``n_best`` samples of every sentence (no beam bounds it), each token drawn from the model's
+    distribution at ``temperature``; all sentences x samples in one batch, most probable first."""
+    generator = torch.Generator(batch.src.device)
+    generator.manual_seed(hash((cfg.seed, *batch.indices)) % 2**63)  # by the batch's sentences: repeatable
+
+    def draw(log_probs: Tensor) -> Tensor:  # (rows, vocab) -> (rows,)
+        probs = torch.softmax(log_probs / cfg.temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+    return _token_by_token(model, batch, cfg, draw, cfg.n_best, return_attention, coverage)
+
+
+def _token_by_token(
+    model: Seq2SeqModel,
+    batch: Batch,
+    cfg: PredictConfig,
+    pick: Callable[[Tensor], Tensor],
+    copies: int,
+    return_attention: bool,
+    coverage: bool,
+) -> list[list[Hypothesis]]:
+    """``copies`` outputs of every sentence, one row each, each token chosen by ``pick``: (rows, vocab)
+    constrained log-probabilities -> (rows,) tokens. Per sentence, the most probable first."""
     memory, state = model.encode(batch, coverage=coverage)
     limits = max_lengths(batch, cfg)
     device = batch.src.device
-    rows = batch.size
+    if copies > 1:  # row = sentence * copies + copy
+        to_rows = torch.arange(batch.size, device=device).repeat_interleave(copies)
+        memory, state, limits = memory.index_select(to_rows), state.index_select(to_rows), limits[to_rows]
+    rows = batch.size * copies
     tokens = torch.full((rows,), BOS_ID, dtype=torch.long, device=device)
-    history = torch.empty(rows, 0, dtype=torch.long, device=device)  # (batch, t)
+    history = torch.empty(rows, 0, dtype=torch.long, device=device)  # (rows, t)
     log_prob = torch.zeros(rows, device=device)
     lengths = limits.to(device).clone()  # shortened where </s> comes first
     alive = torch.ones(rows, dtype=torch.bool, device=device)
@@ -159,8 +205,10 @@ def greedy_search(
     for t in range(int(limits.max())):
         step = model.decode_step(tokens, memory, state)
         state = step.state
-        best, tokens = _constrain(step.log_probs, history, t, cfg).max(dim=-1)
-        log_prob += best * alive
+        log_probs = _constrain(step.log_probs, history, t, cfg)  # (rows, vocab)
+        tokens = pick(log_probs)
+        chosen = log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)  # (rows,)
+        log_prob += torch.where(alive, chosen, 0.0)
         ended = alive & (tokens == EOS_ID)
         lengths = torch.where(ended, torch.full_like(lengths, t), lengths)
         alive &= ~ended
@@ -171,20 +219,19 @@ def greedy_search(
             p_gen.append(step.p_gen)
         if _should_check(t, device) and not bool(alive.any()):
             break
-    attention_all = torch.stack(attention, 1) if return_attention else None  # (batch, t, src_len)
+    attention_all = torch.stack(attention, 1) if return_attention else None  # (rows, t, src_len)
     p_gen_all = torch.stack(p_gen, 1) if p_gen and return_attention else None
-    return [
-        [
-            Hypothesis(
-                tokens=history[i, : lengths[i]].tolist(),
-                score=float(log_prob[i]),
-                log_prob=float(log_prob[i]),
-                attention=attention_all[i, : lengths[i]].cpu() if attention_all is not None else None,
-                p_gen=p_gen_all[i, : lengths[i]].cpu() if p_gen_all is not None else None,
-            )
-        ]
+    outputs = [
+        Hypothesis(
+            tokens=history[i, : lengths[i]].tolist(),
+            score=float(log_prob[i]),
+            log_prob=float(log_prob[i]),
+            attention=attention_all[i, : lengths[i]].cpu() if attention_all is not None else None,
+            p_gen=p_gen_all[i, : lengths[i]].cpu() if p_gen_all is not None else None,
+        )
         for i in range(rows)
     ]
+    return [sorted(outputs[i : i + copies], key=lambda h: -h.score) for i in range(0, rows, copies)]
 
 
 def _should_check(step: int, device: torch.device) -> bool:

@@ -18,7 +18,7 @@ its own so the event loop keeps serving; requests over ``large_work`` go to a la
 a second ``Batcher`` with its own thread, so they never hold up the small ones. Bad input gets a
 4xx with ``{"error": "one line"}``; a failure of the server's own is a 500 that says "internal
 error" and no more (the traceback goes to the log). Only requests whose Host header names the
-server are answered (DNS rebinding). FastAPI and uvicorn are the optional extra ``s2s[serve]``,
+server are answered (DNS rebinding). FastAPI and uvicorn are the optional extra ``s2s-summarizer[serve]``,
 imported only inside the functions that need them. The parts: ``serve_requests`` (reading and
 checking requests), ``serve_batching`` (model calls shared by requests), ``serve_guards`` (Host
 check, internal errors).

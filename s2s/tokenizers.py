@@ -1,6 +1,6 @@
 """Tokenizers: text → tokens and back (registry ``TOKENIZERS``).
 
-    tok = build_tokenizer(cfg.tokenizer)        # jieba | char | whitespace
+    tok = build_tokenizer(cfg.tokenizer)        # jieba | char | whitespace | sentencepiece (subwords.py)
     tok.tokenize("奔驰ML500 方向机重")           # ['奔驰', 'ML500', '方向机', '重']
     tok.detokenize(["方向机", "重"])             # '方向机重'
 
@@ -16,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from s2s.errors import ConfigError
 from s2s.options import PartOptions
@@ -36,6 +36,11 @@ def build_tokenizer(cfg: PartOptions) -> Tokenizer:
     return TOKENIZERS.build(cfg)
 
 
+def tokenizer_files(cfg: PartOptions) -> dict[str, Path]:
+    """The files the tokenizer's options name (its ``FILES``: a model, a user dictionary) that are set, by option."""
+    return {name: Path(path) for name in getattr(cfg, "FILES", ()) if (path := getattr(cfg, name))}
+
+
 class _Base:
     """Shared parts: the config, pickling as the config, joining without spaces."""
 
@@ -52,6 +57,8 @@ class _Base:
 @dataclass
 class JiebaOptions(PartOptions):
     user_dict: str | None = None  # a jieba user dictionary file (one word per line)
+
+    FILES: ClassVar[tuple[str, ...]] = ("user_dict",)  # options that name a file the checkpoint carries
 
 
 @TOKENIZERS.register("jieba", options=JiebaOptions)

@@ -5,10 +5,11 @@
 The loop: each update takes ``train.accumulate`` batches of the epoch's plan (a function of the
 seed and the epoch alone), backpropagates the token-normalised loss, clips, steps. Every
 ``train.eval_every`` updates it validates on the dev set (loss, perplexity, ROUGE of greedy
-decodes: ``validation``) and writes ``last.pt`` and ``step_N.pt`` (and ``best.pt`` on
-improvement). Resuming (``resume``) restores the model, optimizer, scheduler, progress and every
+decodes: ``validation``) and writes ``best.pt`` (on improvement), then ``step_N.pt`` and
+``last.pt``, which record it. Resuming (``resume``) restores the model, optimizer, scheduler, progress and every
 random state, so the run continues exactly where it stopped; several processes are ``distributed``.
-SIGINT/SIGTERM finish the current update, save ``last.pt`` and raise ``TrainingInterrupted``.
+SIGINT/SIGTERM finish the current update (and its evaluation), save ``last.pt`` and raise
+``TrainingInterrupted`` (``interrupts``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import dataclasses
 import logging
 import math
 import random
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,17 +27,21 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from s2s.assets import pack_assets
 from s2s.batching import Batch, example_lengths, plan_batches
 from s2s.checkpoint import Checkpoint, Progress, prune_step_checkpoints
 from s2s.config import Config, check_training, validate
 from s2s.distributed import World
 from s2s.errors import ConfigError, S2SError
+from s2s.gradflow import log_gradient_flow, require_figures
+from s2s.interrupts import StopRequests
 from s2s.model import build_model
 from s2s.optim import is_per_evaluation
 from s2s.prepare import prepare, write_splits
 from s2s.registry import METRICS, OPTIMIZERS, SAMPLING, SCHEDULERS
-from s2s.resume import capture_training_state, resolve_resume, restore_training_state
+from s2s.resume import capture_training_state, repair_best, resolve_resume, restore_training_state
 from s2s.rundir import RunDirectory
+from s2s.runlog import Window, console_loggers, duration, expected_steps, training_line
 from s2s.runtime import tune_cpu
 from s2s.tokenizers import build_tokenizer
 from s2s.validation import DevSet, references, report, validate_model
@@ -100,6 +103,9 @@ class Trainer:
 
         with self.world.main_first():  # the main process tokenizes; the others read its cache
             data = prepare(cfg, progress=self.show_progress)
+        if data.tokenizer_model and self.world.is_main:
+            self.run_dir.save_tokenizer_model(cfg, data.tokenizer_model)
+        self.assets = pack_assets(cfg)
         self.src_vocab, self.tgt_vocab = _vocabularies(ckpt, cfg) if ckpt else (data.src_vocab, data.tgt_vocab)
         self.tokenizer = build_tokenizer(cfg.tokenizer)
         self.net = build_model(cfg.model, self.src_vocab.tokens, self.tgt_vocab.tokens).to(self.device)
@@ -121,7 +127,7 @@ class Trainer:
         self.sampling = SAMPLING.build(self.tcfg.scheduled_sampling)  # update -> P(the decoder reads its own token)
         self.progress = Progress(coverage_on=self.net.coverage_at(0))
         self.bad_steps = 0
-        self._signal: int | None = None
+        self.stops = StopRequests(saved_step=ckpt.progress.step if ckpt else None)
 
         if self.world.is_main:
             self.run_dir.save_vocabularies(self.src_vocab, self.tgt_vocab)
@@ -131,6 +137,8 @@ class Trainer:
             self._restore(ckpt)
             log.info("resumed from step %d (%s)", self.progress.step, resume_from[0])
         self.writer = _tensorboard(self.run_dir.tensorboard) if self.world.is_main else None
+        if self.tcfg.log_gradient_flow:
+            require_figures()  # the plot extra: missing, say so now, not at the first evaluation
         n_params = sum(p.numel() for p in self.net.parameters())
         log.info(
             "model: %.2fM parameters; %d training examples; device %s%s",
@@ -145,18 +153,21 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
-        progress, stopped_early, evaluated_at = self.progress, False, self.progress.step
+        progress, evaluated_at = self.progress, self.progress.step
+        stopped_early = bool(self.tcfg.patience) and progress.bad_evals >= self.tcfg.patience
+        if stopped_early or self._done():
+            log.info("the run in %s is finished (step %d): nothing to train", self.out, progress.step)
         started = time.perf_counter() - progress.seconds  # train.max_minutes: time across resumes
-        window = _Window()
+        window, per_epoch = Window(), math.ceil(len(self._epoch_plan(0)) / self.tcfg.accumulate)
         bar = tqdm(
-            total=self.tcfg.max_steps or None,
+            total=expected_steps(self.tcfg, progress, per_epoch),
             initial=progress.step,
             unit="step",
             disable=not self.show_progress,
             dynamic_ncols=True,
         )
         try:
-            with self._signal_handlers(), logging_redirect_tqdm():
+            with self.stops.handled(), logging_redirect_tqdm(console_loggers()):
                 while not self._done() and not stopped_early:
                     plan = self._epoch_plan(progress.epoch)
                     while progress.batch_in_epoch < len(plan) and not self._done() and not stopped_early:
@@ -165,13 +176,15 @@ class Trainer:
                         progress.batch_in_epoch += len(group)
                         progress.step += 1
                         progress.seconds = time.perf_counter() - started
+                        bar.total = expected_steps(self.tcfg, progress, per_epoch)
                         bar.update(1)
                         if progress.step % self.tcfg.log_every == 0:
                             self._log_training(window.flush(), bar)
-                        if self._interrupted():
-                            raise TrainingInterrupted(self._signal, progress.step, self._save_last())
                         if self.tcfg.eval_every and progress.step % self.tcfg.eval_every == 0:
                             stopped_early, evaluated_at = self.evaluate_and_save(), progress.step
+                        if self._interrupted():  # after this step's evaluation: a resume would skip it
+                            saved = self._save_last(written=evaluated_at == progress.step)
+                            raise TrainingInterrupted(self.stops.received, progress.step, saved)
                     if progress.batch_in_epoch >= len(plan):
                         progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
                 if evaluated_at != progress.step:
@@ -288,14 +301,15 @@ class Trainer:
         bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{stats['tokens_per_sec']:.0f}")
         if not self.world.is_main:
             return
+        log.info(training_line(stats))
         self.run_dir.append_metrics(stats)
         for name in ("loss", "coverage_loss", "lr", "grad_norm", "tokens_per_sec", "sampling"):
             if name in stats:
                 self.writer.add_scalar(f"train/{name}", stats[name], self.progress.step)
 
     def evaluate_and_save(self) -> bool:
-        """Validate (main process), save checkpoints, step `plateau`; True to stop early."""
-        stop, score, progress = False, None, self.progress
+        """Validate (main process), step `plateau`, save checkpoints; True to stop early."""
+        stop, score, progress, improved = False, None, self.progress, True
         if self.world.is_main:
             if self.dev is not None:
                 result = validate_model(
@@ -308,6 +322,7 @@ class Trainer:
                     device=self.device,
                     coverage=progress.coverage_on,
                     autocast=self._autocast,
+                    progress=self.show_progress,
                 )
                 score = self.metric.read(result)
                 improved = self.metric.better(score, progress.best_score)
@@ -327,13 +342,22 @@ class Trainer:
                     improved=improved,
                     stopping=stopping,
                 )
-            else:
-                improved = True  # without a dev set the latest model is the one to keep
+                if self.tcfg.log_gradient_flow:
+                    log_gradient_flow(
+                        self.writer,
+                        self.net,
+                        self.dev.examples,
+                        step=progress.step,
+                        device=self.device,
+                        coverage=progress.coverage_on,
+                    )
+            else:  # without a dev set the latest model is the one to keep
                 progress.best_step = progress.step
-            self._save(best=improved)
         stop, score = self.world.broadcast((stop, score))
         if is_per_evaluation(self.scheduler) and score is not None:
-            self.scheduler.step(score)
+            self.scheduler.step(score)  # before saving: the checkpoint of this step holds it
+        if self.world.is_main:
+            self._save(best=improved)
         return stop
 
     def checkpoint(self, *, full: bool) -> Checkpoint:
@@ -346,33 +370,39 @@ class Trainer:
             self.net.state_dict(),
             dataclasses.replace(self.progress),
             training,
+            self.assets,
         )
 
     def _save(self, best: bool) -> None:
-        full = self.checkpoint(full=True)
-        if self.tcfg.keep_last:
-            full.save(self.out / f"step_{self.progress.step}.pt")
-            prune_step_checkpoints(self.out, self.tcfg.keep_last)
-        full.save(self.out / "last.pt")
-        if best:
-            self.checkpoint(full=False).save(self.out / "best.pt")
+        """best.pt first, then the checkpoints that record it: a kill in between leaves a
+        resumable state whose best is on disk (the resumed run redoes the newer best)."""
+        with self.stops.saving(self.progress.step):
+            if best:
+                self.checkpoint(full=False).save(self.out / "best.pt")
+            full = self.checkpoint(full=True)
+            if self.tcfg.keep_last:
+                full.save(self.out / f"step_{self.progress.step}.pt")
+                prune_step_checkpoints(self.out, self.tcfg.keep_last)
+            full.save(self.out / "last.pt")
 
-    def _save_last(self) -> Path | None:
+    def _save_last(self, written: bool = False) -> Path | None:
+        """Write last.pt (unless ``written`` at this step already); its path on the main process."""
         if not self.world.is_main:
             return None
-        self.checkpoint(full=True).save(self.out / "last.pt")
+        if not written:
+            with self.stops.saving(self.progress.step):
+                self.checkpoint(full=True).save(self.out / "last.pt")
         return self.out / "last.pt"
 
     def _restore(self, ckpt: Checkpoint) -> None:
-        if ckpt.training is None:
-            raise ConfigError(
-                "train.resume: the checkpoint holds weights only (best.pt); resume from last.pt or step_N.pt"
-            )
+        """Weights, optimizer, scheduler, random states and progress (``resolve_resume`` checked
+        that the checkpoint holds them)."""
         self.net.load_state_dict(ckpt.model)
         restore_training_state(ckpt.training, self.optimizer, self.scheduler, self.scaler)
         self.progress = dataclasses.replace(ckpt.progress)
         if self.world.is_main:
             self.run_dir.drop_metrics_after(self.progress.step)
+            repair_best(self.out, ckpt)
 
     def _close(self) -> None:
         if self.writer:
@@ -389,10 +419,17 @@ class Trainer:
                 if score is not None
                 else f"the model at step {progress.best_step}; no dev set"
             )
-            log.info("done: %d steps%s", progress.step, " (stopped early)" if stopped_early else "")
-            log.info("best checkpoint: %s (%s)", best, what)
             log.info("last checkpoint: %s | logs: %s, %s", last, self.run_dir.log_file, self.run_dir.metrics)
             log.info("TensorBoard: tensorboard --logdir %s", self.run_dir.tensorboard)
+            log.info(
+                "done: %d steps in %s%s | best: %s | %s",
+                progress.step,
+                duration(progress.seconds),
+                " (stopped early)" if stopped_early else "",
+                what,
+                best,
+            )
+        self.model = self.net  # DDP's reducer holds work of the process group: let it go first
         self.world.stop()
         return TrainResult(self.out, best, last, progress.step, progress.best_score, progress.best_step, stopped_early)
 
@@ -400,54 +437,9 @@ class Trainer:
     # Signals
     # ----------------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        """SIGINT/SIGTERM set a flag; the loop saves and stops after the current update."""
-
-        def request_stop(signal_number: int, frame: object) -> None:
-            if self._signal is not None:  # a second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self._signal = signal_number
-            log.warning("%s received: finishing the current step, then saving", signal.Signals(signal_number).name)
-
-        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
     def _interrupted(self) -> bool:
         """Whether a signal arrived here (or, in a distributed run, in any process)."""
-        return self.world.any(self._signal is not None)
-
-
-class _Window:
-    """Training statistics since the last log line."""
-
-    def __init__(self) -> None:
-        self.nll, self.coverage, self.tokens, self.norms, self.start = 0.0, 0.0, 0, [], time.perf_counter()
-
-    def add(self, nll: float, coverage: float, tokens: int, grad_norm: float) -> None:
-        self.nll += nll
-        self.coverage += coverage
-        self.tokens += tokens
-        self.norms.append(grad_norm)
-
-    def flush(self) -> dict[str, float]:
-        """Per-token loss (and coverage loss, when there is one), mean gradient norm, tokens/s."""
-        elapsed = time.perf_counter() - self.start
-        loss = self.nll / max(self.tokens, 1)
-        stats = {
-            "loss": loss,
-            "ppl": math.exp(min(loss, 50.0)),
-            "grad_norm": sum(self.norms) / max(len(self.norms), 1),
-            "tokens_per_sec": self.tokens / max(elapsed, 1e-9),
-        }
-        if self.coverage:
-            stats["coverage_loss"] = self.coverage / max(self.tokens, 1)
-        self.__init__()
-        return stats
+        return self.world.any(self.stops.received is not None)
 
 
 def _vocabularies(ckpt: Checkpoint, cfg: Config) -> tuple[Vocabulary, Vocabulary]:

@@ -73,9 +73,9 @@ def time_training(cfg: Config, warmup: int = 20) -> dict[str, float]:
     }
 
 
-def spec_config(data: Path, out: Path, steps: int, overrides: list[str]) -> Config:
+def spec_config(data: Path, out: Path, steps: int, overrides: list[str], spec: Path = benchlib.SPEC) -> Config:
     return load_config(
-        benchlib.SPEC,
+        spec,
         [
             f"data.train={data / 'train'}",
             "data.dev=null",

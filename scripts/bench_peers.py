@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """s2s side by side with JoeyNMT and OpenNMT-py: one model, one machine, one run.
 
-    python scripts/bench_peers.py --peers-venv VENV [--workdir .bench] [--threads 2]
+    python scripts/bench_peers.py --peers-venv VENV [--workdir .bench] [--threads 2] [--spec transformer]
 
 VENV holds both peers (`bash ../shared/peers/install_peers.sh VENV`). The command builds the
 benchmark data with the peers' make_data.py, then, each tool in a fresh process:
@@ -11,6 +11,9 @@ benchmark data with the peers' make_data.py, then, each tool in a fresh process:
 - s2s's fast configuration does the same (Luong general attention, no input feeding: the
   decoder's fast path; token-budget batches);
 - JoeyNMT and OpenNMT-py run through ../shared/peers/run_peers.sh.
+With ``--spec transformer`` the model is configs/peer_spec_transformer.yaml (d_model 256, 4 heads,
+feed-forward 1024, 3 + 3 layers, no dropout; same data, batches, optimizer and decoding), and the
+peers run their own CLIs under ../shared/peers/peer_probe.py with the configs in scripts/peers/.
 Training is timed over updates 21..220 from a timestamp after every optimizer step, tokens
 counted as the peers' probe counts them (target: words + </s>; source: words). Prints one table
 with target tokens/s, beam-4 sentences/s, peak RSS, the model FLOP utilisation against this
@@ -23,9 +26,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import benchlib
@@ -36,6 +41,24 @@ FAST = [
     "train.batch_size=1000",
     "train.batch_tokens=6000",
 ]
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Spec:
+    config: Path  # the s2s config of the model every tool trains
+    fast: list[str] | None  # overrides of s2s's fast configuration of the same model, if it has one
+    peer_configs: dict[str, Path] | None  # the peers' configs; None: the shared harness's run_peers.sh
+
+
+SPECS = {
+    "rnn": Spec(benchlib.SPEC, FAST, None),
+    "transformer": Spec(
+        benchlib.TRANSFORMER_SPEC,
+        None,
+        {"joey": HERE / "peers" / "joey_transformer.yaml", "onmt": HERE / "peers" / "onmt_transformer.yaml"},
+    ),
+}
 PEER_LINE = re.compile(
     r"^(\w+) train: tgt_tok/s=(\d+) src_tok/s=(\d+) sents/s=([\d.]+).*decode beam4: sents/s=([\d.]+)"
 )
@@ -49,7 +72,8 @@ def run_s2s(args: argparse.Namespace, name: str, overrides: list[str]) -> dict:
 
 
 def _child(args: argparse.Namespace, *child_args: str) -> dict:
-    command = [sys.executable, __file__, "--workdir", str(args.workdir), "--threads", str(args.threads), *child_args]
+    command = [sys.executable, __file__, "--workdir", str(args.workdir), "--threads", str(args.threads)]
+    command += ["--spec", args.spec, *child_args]
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(benchlib.ROOT)}
     )
@@ -63,7 +87,7 @@ def train_child(args: argparse.Namespace, name: str, overrides: list[str]) -> No
     from bench_model import spec_config, time_training
 
     benchlib.set_threads(args.threads)
-    cfg = spec_config(args.workdir / "peerdata", args.workdir / f"s2s-{name}", 220, overrides)
+    cfg = spec_config(args.workdir / "peerdata", args.workdir / f"s2s-{name}", 220, overrides, SPECS[args.spec].config)
     figures = time_training(cfg)
     figures["flops"] = benchlib.flops_per_target_token(cfg, figures["src_per_tgt"], figures["avg_src_len"], 20004)
     figures["peak_rss_mb"] = benchlib.peak_rss_mb()
@@ -86,15 +110,22 @@ def decode_child(args: argparse.Namespace, name: str) -> None:
     print(json.dumps({"decode_sents_s": len(sources) / (time.perf_counter() - start)}))
 
 
-def run_peers(args: argparse.Namespace) -> dict[str, dict]:
-    """JoeyNMT and OpenNMT-py through their harness, one at a time, with their peak RSS."""
-    python = args.peers_venv / "bin" / "python"
-    env = {
+def peer_env(args: argparse.Namespace) -> dict[str, str]:
+    return {
         **os.environ,
-        "PY": str(python),
+        "PY": str(args.peers_venv / "bin" / "python"),
         "PATH": f"{args.peers_venv / 'bin'}:{os.environ['PATH']}",
         "BENCH_THREADS": str(args.threads),
+        "OMP_NUM_THREADS": str(args.threads),
     }
+
+
+def run_peers(args: argparse.Namespace) -> dict[str, dict]:
+    """JoeyNMT and OpenNMT-py through their harness, one at a time, with their peak RSS."""
+    configs = SPECS[args.spec].peer_configs
+    if configs is not None:
+        return {tool: run_peer(args, tool, config) for tool, config in configs.items()}
+    env = peer_env(args)
     figures = {}
     for tool in ("joey", "onmt"):
         process = subprocess.run(
@@ -125,12 +156,56 @@ def run_peers(args: argparse.Namespace) -> dict[str, dict]:
     return figures
 
 
+def run_peer(args: argparse.Namespace, tool: str, config: Path) -> dict:
+    """One peer trained (220 updates) and beam-decoding the dev sources with ``config``, as run_peers.sh
+    runs its own configs: the same probe, commands and decoding limits; figures as ``run_peers``."""
+    env, work, name = peer_env(args), args.workdir, config.stem
+    python, probe = env["PY"], str(benchlib.PEERS / "peer_probe.py")
+    shutil.rmtree(work / "peerrun" / name, ignore_errors=True)
+    (work / "peerrun" / name).mkdir(parents=True)
+    train_probe, decode_probe = work / f"{name}_train.json", work / f"{name}_decode.json"
+    if tool == "joey":
+        train = [python, probe, "joey", "train", str(train_probe), "--", "train", str(config)]
+        decode = [python, probe, "joey", "decode", str(decode_probe), "--", "translate", str(config)]
+    else:
+        _run([f"{args.peers_venv}/bin/onmt_build_vocab", "-config", str(config), "-n_sample", "-1"], work, env)
+        train = [python, probe, "onmt", "train", str(train_probe), "--", "-config", str(config)]
+        decode = [python, probe, "onmt", "decode", str(decode_probe), "--", "-model"]
+        decode += [f"peerrun/{name}/model_step_220.pt", "-src", "peerdata/dev.src", "-output", f"{name}_dev.hyp"]
+        decode += ["-beam_size", "4", "-batch_size", "32", "-max_length", "50", "-min_length", "50"]
+        env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # OpenNMT-py 3.5.1 pickles an argparse.Namespace
+    trained = _run(["/usr/bin/time", "-f", "peak_rss_kb=%M", *train], work, env, tolerate="best.ckpt not found")
+    with open(work / "peerdata" / "dev.src", encoding="utf-8") as sources:
+        _run(decode, work, env, stdin=sources)
+    steps = json.loads(train_probe.read_text())["steps"]
+    timed = steps[20:]  # 20 warm-up updates
+    seconds = timed[-1][0] - steps[19][0]
+    n_dev = sum(1 for _ in open(work / "peerdata" / "dev.src", encoding="utf-8"))
+    rss = re.search(r"peak_rss_kb=(\d+)", trained.stderr)
+    return {
+        "tgt_tok_s": sum(s[2] for s in timed) / seconds,
+        "src_tok_s": sum(s[1] for s in timed) / seconds,
+        "sents_s": sum(s[3] for s in timed) / seconds,
+        "decode_sents_s": n_dev / json.loads(decode_probe.read_text())["decode_s"],
+        "peak_rss_mb": int(rss[1]) / 1024 if rss else float("nan"),
+    }
+
+
+def _run(command: list[str], cwd: Path, env: dict, tolerate: str = "", stdin=None) -> subprocess.CompletedProcess:
+    """Run a peer's command; a failure (unless its output holds ``tolerate``) ends the benchmark."""
+    process = subprocess.run(command, cwd=cwd, env=env, stdin=stdin, capture_output=True, text=True)
+    if process.returncode != 0 and not (tolerate and tolerate in process.stdout + process.stderr):
+        sys.exit(f"{' '.join(command[:6])} ... failed:\n{process.stdout[-2000:]}\n{process.stderr[-2000:]}")
+    return process
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers-venv", type=Path, help="virtualenv with JoeyNMT and OpenNMT-py (install_peers.sh)")
     parser.add_argument("--workdir", type=Path, default=benchlib.ROOT / ".bench")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-peers", action="store_true", help="only the s2s rows")
+    parser.add_argument("--spec", choices=sorted(SPECS), default="rnn", help="the model every tool trains")
     parser.add_argument("--train", help=argparse.SUPPRESS)  # in a child process
     parser.add_argument("--decode", help=argparse.SUPPRESS)  # in a child process
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
@@ -145,10 +220,10 @@ def main() -> None:
     benchlib.set_threads(args.threads)
     benchlib.peer_data(args.workdir)
     peak = benchlib.matmul_peak()["square 2048"]
-    rows = {
-        "s2s (peer spec)": run_s2s(args, "spec", []),
-        "s2s fast (Luong, no input feeding, token batches)": run_s2s(args, "fast", FAST),
-    }
+    spec = SPECS[args.spec]
+    rows = {"s2s (peer spec)": run_s2s(args, f"{args.spec}-spec", [])}
+    if spec.fast:
+        rows["s2s fast (Luong, no input feeding, token batches)"] = run_s2s(args, f"{args.spec}-fast", spec.fast)
     peers = {} if args.skip_peers else run_peers(args)
     rows |= {"JoeyNMT 2.3.0": peers["joey"], "OpenNMT-py 3.5.1": peers["onmt"]} if peers else {}
     for figures in peers.values():

@@ -17,6 +17,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(os.environ.get("S2S_PEERS", ROOT.parent / "shared" / "peers"))
 SPEC = ROOT / "configs" / "peer_spec.yaml"
+TRANSFORMER_SPEC = ROOT / "configs" / "peer_spec_transformer.yaml"
 
 
 def set_threads(threads: int) -> int:
@@ -62,6 +63,8 @@ def flops_per_target_token(cfg, src_per_tgt: float, avg_src_len: float, tgt_voca
     """Forward + backward FLOPs (2 x multiply-adds of the matmuls; backward = 2 x forward) per
     target token, for a ``Config``'s model; ``src_per_tgt``: source tokens per target token."""
     m = cfg.model
+    if m.type == "transformer":
+        return transformer_flops_per_target_token(m, src_per_tgt, avg_src_len, tgt_vocab)
     emb, enc_h, dec_h = m.embeddings.size, m.encoder.hidden_size, m.decoder.hidden_size
     enc_gates = 4 if m.encoder.type == "lstm" else 3
     dec_gates = 4 if m.decoder.rnn == "lstm" else 3
@@ -89,6 +92,26 @@ def flops_per_target_token(cfg, src_per_tgt: float, avg_src_len: float, tgt_voca
         decoder += 2 * dec_gates * dec_h * ((rnn_in if layer == 0 else dec_h) + dec_h)
     decoder += 2 * (dec_h + key) * dec_h + 2 * dec_h * tgt_vocab
     forward = decoder + per_target + src_per_tgt * (encoder + per_source)
+    return 3 * forward
+
+
+def transformer_flops_per_target_token(m, src_per_tgt: float, avg_src_len: float, tgt_vocab: int) -> float:
+    """``flops_per_target_token`` for the Transformer family: projections, attention scores and
+    weighted sums, feed-forward layers and the output layer; the average target length is taken
+    as ``avg_src_len / src_per_tgt``."""
+    d, ff = m.d_model, m.ff_size
+    avg_tgt_len = avg_src_len / src_per_tgt
+    attention = 2 * 2 * d  # scores and weighted sum, per query and key
+    encoder = m.encoder_layers * (2 * 4 * d * d + 2 * 2 * d * ff + attention * avg_src_len)  # per source token
+    cross_keys = m.decoder_layers * 2 * 2 * d * d  # keys and values of every source token, per layer
+    decoder = m.decoder_layers * (
+        2 * 4 * d * d
+        + attention * avg_tgt_len / 2  # causal self-attention: half the keys on average
+        + 2 * 2 * d * d
+        + attention * avg_src_len  # cross-attention: query and output projections
+        + 2 * 2 * d * ff
+    )
+    forward = decoder + 2 * d * tgt_vocab + src_per_tgt * (encoder + cross_keys)
     return 3 * forward
 
 

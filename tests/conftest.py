@@ -56,15 +56,26 @@ class ToyRun:
 
 
 def train_toy_model(
-    directory: Path, task: str, *overrides: str, n_train: int = 3000, vocab: int = 20, name: str = "run"
+    directory: Path,
+    task: str,
+    *overrides: str,
+    n_train: int = 3000,
+    vocab: int = 20,
+    name: str = "run",
+    lengths: tuple[int, int] = (3, 10),
+    config: str = "toy.yaml",
 ) -> ToyRun:
-    """Train configs/toy.yaml on a synthetic task, everything under ``directory``."""
+    """Train configs/toy.yaml (or another ``config``) on a synthetic task (sources of ``lengths``
+    tokens, min and max), everything under ``directory``."""
     from s2s.config import load_config
     from s2s.trainer import train
 
-    train_tsv, dev_tsv = toy_tasks.write_task(task, directory / f"{task}-{vocab}", n_train=n_train, vocab=vocab)
+    low, high = lengths
+    train_tsv, dev_tsv = toy_tasks.write_task(
+        task, directory / f"{task}-{vocab}-{low}-{high}", n_train=n_train, vocab=vocab, min_len=low, max_len=high
+    )
     cfg = load_config(
-        ROOT / "configs" / "toy.yaml",
+        ROOT / "configs" / config,
         [
             f"data.train={train_tsv}",
             f"data.dev={dev_tsv}",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from s2s.cli import main
 from s2s.errors import ConfigError
@@ -17,7 +18,7 @@ from conftest import ROOT
 SAMPLE_DEV = ROOT / "data" / "automaster_sample_dev.csv"
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["predict"], ["evaluate"], ["serve"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["predict"], ["evaluate"], ["serve"], ["info"]])
 def test_help_explains_every_command(command: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--help"])
@@ -25,7 +26,7 @@ def test_help_explains_every_command(command: list[str], capsys) -> None:
     out = capsys.readouterr().out
     assert "usage: s2s" in out
     if not command:
-        for name in ("prepare", "train", "predict", "evaluate", "serve"):
+        for name in ("prepare", "train", "predict", "evaluate", "serve", "info"):
             assert name in out
 
 
@@ -35,11 +36,14 @@ def test_help_explains_every_command(command: list[str], capsys) -> None:
         (["train", "missing.yaml"], "error: config file not found: missing.yaml"),
         (
             ["train", "configs/toy.yaml", "model.encoder.type=lsmt"],
-            "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' (choices: gru, lstm)",
+            "command line (model.encoder.type=lsmt): model.encoder.type: unknown encoder 'lsmt' "
+            "(choices: gru, lstm, rnn)",
         ),
         (["train", "configs/toy.yaml", "train.max_step=1"], "did you mean 'max_steps'?"),
         (["predict", "--input", "x.txt"], "error: predict needs --checkpoint CKPT (or --baseline lead / oracle)"),
         (["predict", "--checkpoint", "missing.pt", "--input", "x.txt"], "error: checkpoint not found: missing.pt"),
+        (["info", "missing.pt"], "error: checkpoint not found: missing.pt"),
+        (["info", "configs/toy.yaml"], "error: configs/toy.yaml: cannot read the checkpoint"),
         (["evaluate", "--predictions", "missing.txt", "--references", str(SAMPLE_DEV)], "error: "),
     ],
 )
@@ -49,6 +53,31 @@ def test_user_errors_are_one_line_with_exit_code_2(argv: list[str], message: str
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and err[-1].startswith("error: ")
     assert not any("Traceback" in line for line in err)
+
+
+def test_version(capsys) -> None:
+    from s2s import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"s2s {__version__}"
+
+
+def test_info_describes_a_checkpoint(pointer_generator, capsys) -> None:
+    from s2s.checkpoint import Checkpoint
+    from s2s.config import to_dict
+
+    ckpt = Checkpoint.load(pointer_generator)
+    assert main(["info", str(pointer_generator)]) == 0
+    out = capsys.readouterr().out
+    summary, config = out.split("\nconfig:\n")
+    parameters = sum(p.numel() for p in ckpt.build_model().parameters())  # tied weights once
+    assert f"model: rnn, {parameters / 1e6:.2f}M parameters (" in summary
+    assert f"vocabularies: source {len(ckpt.src_vocab)}, target {len(ckpt.tgt_vocab)} tokens" in summary
+    assert f"training: step {ckpt.progress.step}, epoch {ckpt.progress.epoch}" in summary
+    assert f"at step {ckpt.progress.best_step}" in summary
+    assert yaml.safe_load(config) == to_dict(ckpt.config)  # the config it was trained with, whole
 
 
 def test_debug_shows_the_traceback() -> None:

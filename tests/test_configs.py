@@ -14,7 +14,14 @@ from s2s.vocabulary import SPECIALS, Vocabulary
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-PRESETS = ["automaster_seq2seq.yaml", "automaster_pgn.yaml", "automaster_pgn_coverage.yaml", "csl_pgn.yaml"]
+PRESETS = [
+    "automaster_seq2seq.yaml",
+    "automaster_pgn.yaml",
+    "automaster_pgn_coverage.yaml",
+    "automaster_transformer_pgn.yaml",
+    "csl_pgn.yaml",
+    "csl_transformer_pgn.yaml",
+]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -30,6 +37,10 @@ def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
         assert len(model.summarize(batch, cfg.predict)[0][0].segments) >= 2  # turns or sentences
         return
     memory, _ = model.encode(batch)
+    if cfg.model.type == "transformer":  # per decoder layer: (batch, heads, src_len, d_head)
+        m = cfg.model
+        assert [k.shape for k in memory.keys] == [(1, m.heads, 5, m.d_model // m.heads)] * m.decoder_layers
+        return
     directions = 2 if cfg.model.encoder.bidirectional else 1
     assert memory.keys.shape == (1, 5, directions * cfg.model.encoder.hidden_size)
 

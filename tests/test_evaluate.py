@@ -203,6 +203,77 @@ def test_real_automaster_references(shared_data: Path, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# References read through a reader's target field
+# --------------------------------------------------------------------------------------------
+
+TITLES = list(REPORTS.values())  # the targets of the three-field rows below, in order
+
+
+def csl_tsv(path: Path) -> Path:
+    """CSL's layout: a task tag, the source, the target."""
+    return write_lines(path, [f"to title\t摘要{i}：{title}，还有别的\t{title}" for i, title in enumerate(TITLES)])
+
+
+def test_tsv_references_are_their_target_column(tmp_path: Path) -> None:
+    predictions = write_lines(tmp_path / "p.txt", list(PREDICTIONS.values()))
+    result = evaluate(predictions, csl_tsv(tmp_path / "r.tsv"), level="char")
+    assert result["char"] == expected("char")  # the whole line scored lower
+    same = evaluate(predictions, csl_tsv(tmp_path / "r.txt"), level="char", fmt="tsv", target_field="2")
+    assert same == result
+    first = evaluate(predictions, csl_tsv(tmp_path / "r.tsv"), level="char", target_field="0")
+    assert first["char"] != result["char"] and first["char"]["rouge-1"]["f"] == 0  # "to title" shares no character
+
+
+def test_a_text_file_with_several_columns_is_refused(tmp_path: Path) -> None:
+    predictions = write_lines(tmp_path / "p.txt", list(PREDICTIONS.values()))
+    with pytest.raises(DataError, match=r"r\.txt:1: 3 tab-separated fields.*--format tsv"):
+        evaluate(predictions, csl_tsv(tmp_path / "r.txt"))
+
+
+def test_jsonl_references_by_field_and_qid(tmp_path: Path) -> None:
+    rows = [{"QID": qid, "title": report} for qid, report in reversed(REPORTS.items())]
+    refs = write_lines(tmp_path / "r.jsonl", [json.dumps(row, ensure_ascii=False) for row in rows])
+    with pytest.raises(DataError, match="lacks Report"):
+        evaluate(predictions_csv(tmp_path / "p.csv"), refs)
+    result = evaluate(predictions_csv(tmp_path / "p.csv"), refs, level="char", target_field="title")
+    assert result["char"] == expected("char")  # matched by QID: the references are in reverse order
+    by_line = write_lines(tmp_path / "p.txt", list(reversed(PREDICTIONS.values())))
+    assert evaluate(by_line, refs, level="char", target_field="title")["char"] == expected("char")
+
+
+def test_parallel_references_are_the_target_file(tmp_path: Path) -> None:
+    write_lines(tmp_path / "dev.src", ["源一", "源二", "源三"])
+    write_lines(tmp_path / "dev.tgt", TITLES)
+    predictions = write_lines(tmp_path / "p.txt", list(PREDICTIONS.values()))
+    assert evaluate(predictions, tmp_path / "dev", level="char")["char"] == expected("char")
+    with pytest.raises(ConfigError, match="--target-field x: parallel references have no fields"):
+        evaluate(predictions, tmp_path / "dev", target_field="x")
+
+
+def test_references_read_with_a_run_config(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("data:\n  format: tsv\n  source_column: 1\n  target_column: 2\nmodel:\n  type: rnn\n")
+    predictions = write_lines(tmp_path / "p.txt", list(PREDICTIONS.values()))
+    swapped = write_lines(tmp_path / "s.tsv", [f"{title}\t源\t错" for title in TITLES])
+    assert evaluate(predictions, swapped, level="char", config=config)["char"]["rouge-1"]["f"] == 0
+    config.write_text("data:\n  format: tsv\n  source_column: 1\n  target_column: 0\n")
+    assert evaluate(predictions, swapped, level="char", config=config)["char"] == expected("char")
+    args = ["evaluate", "--predictions", str(predictions), "--references", str(swapped), "--level", "char"]
+    assert main([*args, "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["char"] == expected("char")
+    assert main([*args, "--target-field", "title"]) == 2
+    assert "--target-field title: a tsv file's target is a column number" in capsys.readouterr().err
+
+
+def test_real_csl_references_are_the_titles(shared_data: Path, tmp_path: Path) -> None:
+    rows = [line.split("\t") for line in (shared_data / "csl" / "ts_dev.tsv").read_text(encoding="utf-8").splitlines()]
+    leads = [abstract[:20] for _, abstract, _ in rows]
+    result = evaluate(write_lines(tmp_path / "p.txt", leads), shared_data / "csl" / "ts_dev.tsv", level="char")
+    assert result["count"] == len(rows) == 1000
+    assert result["char"] == rouge(leads, [title for _, _, title in rows], "char")
+
+
+# --------------------------------------------------------------------------------------------
 # Bootstrap intervals and the paired test
 # --------------------------------------------------------------------------------------------
 
@@ -389,7 +460,10 @@ def test_evaluate_never_imports_torch(tmp_path: Path) -> None:
     The package's own __init__ is bypassed (today it imports the model parts); what is checked
     is what s2s.metrics, s2s.significance, s2s.evaluate and s2s.cli import themselves.
     """
-    _, files = synthetic(tmp_path, count=10)
+    references, files = synthetic(tmp_path, count=10)
+    tsv = write_lines(tmp_path / "refs.tsv", [f"源\t{reference}" for reference in references])
+    config = tmp_path / "config.yaml"
+    config.write_text("data:\n  format: tsv\nmodel:\n  type: transformer\n", encoding="utf-8")
     script = f"""
 import sys, types
 package = types.ModuleType("s2s")
@@ -399,6 +473,8 @@ import s2s.metrics, s2s.significance, s2s.evaluate
 from s2s.cli import main
 assert main(["evaluate", "--predictions", {str(files["good"])!r}, "--compare", {str(files["bad"])!r},
              "--references", {str(files["refs"])!r}, "--bootstrap", "20"]) == 0
+assert main(["evaluate", "--predictions", {str(files["good"])!r}, "--references", {str(tsv)!r},
+             "--config", {str(config)!r}, "--format", "tsv"]) == 0
 assert s2s.metrics.mbr_select(["检查助力泵", "检查助力泵和方向机"], level="word") == 0
 imported = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "numpy"))
 assert not imported, imported

@@ -78,7 +78,7 @@ def test_forward_shapes_and_padding(attention: str, decoder: str) -> None:
     out.token_loss.sum().backward()  # gradients flow through every path
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("packed", [True, False])
 def test_encoder_ignores_padding(kind: str, packed: bool) -> None:
     """An example encoded inside a padded batch equals the same example encoded alone."""
@@ -94,15 +94,18 @@ def test_encoder_ignores_padding(kind: str, packed: bool) -> None:
     torch.testing.assert_close(h[:, 1:2], h_alone)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind,nonlinearity", [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")])
 @pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
-def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidirectional: bool) -> None:
+def test_segmented_encoder_equals_packed_sequences(
+    kind: str, nonlinearity: str, layers: int, bidirectional: bool
+) -> None:
     """The CPU path (fused kernel a segment of time at a time) gives PyTorch's packed-sequence
     outputs, final states and gradients."""
     torch.manual_seed(0)
-    encoder = ENCODERS.build(
-        RNNEncoderOptions(type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional), input_size=5
+    options = RNNEncoderOptions(
+        type=kind, hidden_size=7, num_layers=layers, bidirectional=bidirectional, nonlinearity=nonlinearity
     )
+    encoder = ENCODERS.build(options, input_size=5)
     x = torch.randn(6, 9, 5, requires_grad=True)
     lengths = torch.tensor([9, 3, 9, 1, 5, 3])
     results = []
@@ -119,12 +122,16 @@ def test_segmented_encoder_equals_packed_sequences(kind: str, layers: int, bidir
 
 
 @pytest.mark.parametrize("attention", ["luong_dot", "luong_general"])
-@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+@pytest.mark.parametrize("rnn,nonlinearity", [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_fast_path_equals_step_path(attention: str, rnn: str, layers: int) -> None:
+def test_fast_path_equals_step_path(attention: str, rnn: str, nonlinearity: str, layers: int) -> None:
     """The fused RNN over the whole target equals the step-by-step recurrence (kernels.RNNSteps)."""
     model = model_for(
-        attention__type=attention, decoder__input_feeding=False, decoder__rnn=rnn, decoder__num_layers=layers
+        attention__type=attention,
+        decoder__input_feeding=False,
+        decoder__rnn=rnn,
+        decoder__nonlinearity=nonlinearity,
+        decoder__num_layers=layers,
     )
     assert model.decoder.fast_path
     batch = make_batch([7, 4, 2], [5, 3, 1])
@@ -223,7 +230,7 @@ def test_coverage_from_later_step_starts_off() -> None:
     assert model_for(decoder__type="pointer_generator").coverage_from_step is None  # no coverage: never on
 
 
-@pytest.mark.parametrize("enc,dec", list(itertools.product(["lstm", "gru"], ["lstm", "gru"])))
+@pytest.mark.parametrize("enc,dec", list(itertools.product(["lstm", "gru", "rnn"], ["lstm", "gru", "rnn"])))
 @pytest.mark.parametrize("bridge", ["concat", "linear", "zero"])
 def test_bridge_maps_any_encoder_to_any_decoder(enc: str, dec: str, bridge: str) -> None:
     cfg = small_config(encoder__type=enc, encoder__num_layers=2, decoder__rnn=dec, bridge__=bridge)

@@ -28,7 +28,8 @@ def test_an_option_of_another_part_is_refused_naming_the_part(tmp_path) -> None:
         load_config(path, ["model.encoder.num_heads=4"])
     assert str(err.value) == (
         "command line (model.encoder.num_heads=4): model.encoder.num_heads: unknown option of "
-        "encoder 'lstm' (options: hidden_size, num_layers, bidirectional, dropout)"
+        "encoder 'lstm' (options: nonlinearity, residual, recurrent_init, hidden_size, num_layers, bidirectional, "
+        "dropout)"
     )
     with pytest.raises(ConfigError, match=r"c2.yaml: train.scheduler.power: unknown option of scheduler 'cosine'"):
         load_config(write(tmp_path / "c2.yaml", "train:\n  scheduler: {type: cosine, power: 2}\n"))

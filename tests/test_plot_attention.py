@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed: pip install 's2s[plot]'")
+Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed: pip install 's2s-summarizer[plot]'")
 
 from s2s import plotting  # noqa: E402
 from s2s.cli import main  # noqa: E402
@@ -66,7 +66,9 @@ def test_predict_writes_a_labelled_png_per_input(pointer_generator: Path, tmp_pa
             width, height = image.size
             assert _has_ink(image, (0, height // 2, width // 8, height))  # output words, left
             assert _has_ink(image, (0, 0, width, height // 3))  # source words, on top
-            assert image.getpixel((width - 8 - 8, height - 8 - 8)) != (255, 255, 255)  # the copy column
+            copy_column = {image.getpixel((width - 8 - 8, y)) for y in range(height)}
+            assert len(copy_column - {(255, 255, 255)}) > 1  # the copy column: colours, not only text
+            assert _has_ink(image, (width // 2, height - 16, width, height))  # the colour scale: its 1
 
 
 def test_without_a_font_for_the_words_the_heatmap_has_no_labels_and_one_warning(no_cjk_font, tmp_path, caplog) -> None:
@@ -86,7 +88,12 @@ def test_without_a_font_for_the_words_the_heatmap_has_no_labels_and_one_warning(
         "or set S2S_FONT to a font file)"
     ]
     with Image.open(tmp_path / "a.png") as image:
-        assert image.size == (10 * 5, 10 * 2)  # 3 source columns, a gap, the copy column; 2 rows
+        # 3 source columns, a gap, the copy column; 2 rows; then the colour scale (2 cells high)
+        assert image.size == (10 * 5, 10 * 2 + 10 * 2)
+        scale = colorize(torch.linspace(0, 1, 50))
+        assert image.getpixel((0, 27)) == tuple(scale[0].tolist())  # the scale: 0 on the left ...
+        assert image.getpixel((49, 27)) == tuple(scale[-1].tolist())  # ... to 1 on the right
+        assert _has_ink(image, (0, 30, 50, 40))  # its labels need no CJK font
         expected = colorize(torch.tensor([0.0, 0.5, 1.0, 0.75]))
         assert image.getpixel((5, 5)) == tuple(expected[0].tolist())
         assert image.getpixel((15, 5)) == tuple(expected[1].tolist())
@@ -112,5 +119,5 @@ def test_plot_attention_needs_a_model(tmp_path: Path, capsys) -> None:
 def test_a_missing_pillow_is_one_clear_line(pointer_generator: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if not installed
     assert _predict(pointer_generator, tmp_path, "--plot-attention", str(tmp_path / "heat")) == 2
-    assert capsys.readouterr().err.strip() == "error: --plot-attention needs PIL: pip install 's2s[plot]'"
+    assert capsys.readouterr().err.strip() == "error: --plot-attention needs PIL: pip install 's2s-summarizer[plot]'"
     assert not (tmp_path / "heat").exists()

@@ -74,4 +74,4 @@ def test_a_typo_in_a_plugin_option_names_the_file_and_the_key(plugin_config: Pat
         "(did you mean 'kernel_size'?)"
     )
     without = s2s("train", str(plugin_config.with_name("conv.yaml")), cwd=tmp_path)  # no --plugin: no such part
-    assert "unknown encoder 'conv' (choices: gru, lstm)" in without.stderr
+    assert "unknown encoder 'conv' (choices: gru, lstm, rnn)" in without.stderr

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from s2s.errors import CheckpointError
+from s2s.errors import CheckpointError, ConfigError, DataError
 from s2s.predict import Summarizer, predict_file
 
 from conftest import train_toy_model
@@ -49,6 +49,26 @@ def test_csv_predictions_keep_input_order_and_qids(reverse_run, tmp_path) -> Non
     assert [row[0] for row in predicted[1:]] == [qid for qid, _ in rows]  # batched by length, restored
     correct = sum(p[1].split() == s.split()[::-1] for p, (_, s) in zip(predicted[1:], rows))
     assert correct >= 50  # each line is the reverse of its own source
+
+
+def test_a_bare_string_is_one_input(pointer_generator) -> None:
+    summarizer = Summarizer.load(pointer_generator)
+    one = summarizer.summarize("刹车异响怎么办", search="greedy", max_length=5)
+    assert len(one) == 1  # was seven summaries, one per character
+    assert one == summarizer.summarize(["刹车异响怎么办"], search="greedy", max_length=5)
+
+
+def test_the_api_keys_name_the_source_fields_and_unknown_keys_are_refused(pointer_generator) -> None:
+    from s2s.errors import DataError
+
+    summarizer = Summarizer.load(pointer_generator)
+    row = {"Question": "刹车异响", "Dialogue": "技师说：检查刹车片|车主说：好的"}
+    as_sent = {"question": row["Question"], "dialogue": row["Dialogue"]}  # the HTTP API's keys
+    assert summarizer.source_text(as_sent) == summarizer.source_text(row)  # were ignored: an empty source
+    assert "刹车异响" in summarizer.source_text(as_sent) and "检查刹车片" in summarizer.source_text(as_sent)
+    assert summarizer.summarize([as_sent], search="greedy") == summarizer.summarize([row], search="greedy")
+    with pytest.raises(DataError, match="unknown field 'title': this model reads "):
+        summarizer.summarize([{"title": "刹车异响", "question": "刹车"}])
 
 
 def test_text_and_stdin_input(reverse_run, tmp_path, monkeypatch, capsys) -> None:
@@ -135,3 +155,38 @@ def test_checkpoint_from_another_version_is_refused(reverse_run, tmp_path) -> No
         CheckpointError, match="model.dropout_everywhere: unknown option of model 'rnn'.*another version of s2s"
     ):
         Summarizer.load(tmp_path / "other.pt")
+
+
+def truncated_csv(path, n: int = 40) -> list[str]:
+    """An AutoMaster-layout CSV of ``n`` rows whose last row a kill cut short; returns the QIDs."""
+    qids = [f"Q{i}" for i in range(n)]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["QID", "Brand", "Model", "Question", "Dialogue"])
+        writer.writerows((qid, "b", "m", "1 2 3", "") for qid in qids)
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\r\n").rsplit(",", 2)[0] + "\n", encoding="utf-8")
+    return qids
+
+
+def test_predict_has_a_row_for_every_qid_or_stops_before_decoding(reverse_run, tmp_path, monkeypatch) -> None:
+    qids = truncated_csv(tmp_path / "input.csv")
+    ckpt, output = reverse_run.result.best_checkpoint, tmp_path / "out.csv"
+    decode = Summarizer.decode
+    monkeypatch.setattr(Summarizer, "decode", lambda *a, **k: pytest.fail("decoded despite a bad row"))
+    with pytest.raises(DataError, match=r"input.csv:41: 3 fields, expected 5 .*--on-bad-row empty"):
+        predict_file(ckpt, tmp_path / "input.csv", output)
+    assert not output.exists()
+    monkeypatch.setattr(Summarizer, "decode", decode)
+    assert predict_file(ckpt, tmp_path / "input.csv", output, on_bad_row="skip") == 39
+    predict_file(ckpt, tmp_path / "input.csv", output, on_bad_row="empty")
+    with open(output, encoding="utf-8", newline="") as f:
+        predicted = list(csv.reader(f))[1:]
+    assert [qid for qid, _ in predicted] == qids and predicted[-1] == ["Q39", ""] and predicted[0][1] == "3 2 1"
+
+
+def test_an_unwritable_output_is_an_error_before_any_work(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(Summarizer, "load", lambda *a, **k: pytest.fail("loaded the model first"))
+    with pytest.raises(ConfigError, match="--output no/such/dir/x: the folder no/such/dir does not exist"):
+        predict_file("best.pt", tmp_path / "input.csv", "no/such/dir/x")
+    with pytest.raises(ConfigError, match="is a directory"):
+        predict_file("best.pt", tmp_path / "input.csv", tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s[serve]'")
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s-summarizer[serve]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from s2s import serve as serve_module  # noqa: E402
@@ -199,7 +199,11 @@ def test_the_page_and_its_scripts_are_served(client: TestClient) -> None:
         ({"json": {"text": "x", "question": "y"}}, 422, "not both"),
         ({"json": {"text": "x", "beam": 3}}, 422, "unknown field 'beam'"),
         ({"json": {"text": "x", "batch_size": 3}}, 422, "unknown field 'batch_size'"),
-        ({"json": {"text": "x", "search": "bam"}}, 422, "unknown searcher 'bam' (choices: beam, greedy)"),
+        (
+            {"json": {"text": "x", "search": "bam"}},
+            422,
+            "unknown searcher 'bam' (choices: beam, greedy, sample, select)",
+        ),
         ({"json": {"text": "x", "beam_size": "4"}}, 422, "beam_size: expected an integer, got '4'"),
         ({"json": {"text": "x", "alpha": [1]}}, 422, "alpha: expected a number"),
         ({"json": {"text": "x", "beam_size": 0}}, 422, "beam_size: must be at least 1"),
@@ -553,7 +557,7 @@ def test_a_missing_extra_is_one_clear_line(
     pointer_generator: Path, summarizer: Summarizer, monkeypatch, capsys
 ) -> None:
     monkeypatch.setitem(__import__("sys").modules, "fastapi", None)  # as if not installed
-    with pytest.raises(MissingExtraError, match=r"pip install 's2s\[serve\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 's2s-summarizer\[serve\]'"):
         create_app(summarizer)
     assert main(["serve", "--checkpoint", str(pointer_generator)]) == 2
-    assert capsys.readouterr().err.strip() == "error: s2s serve needs fastapi: pip install 's2s[serve]'"
+    assert capsys.readouterr().err.strip() == "error: s2s serve needs fastapi: pip install 's2s-summarizer[serve]'"

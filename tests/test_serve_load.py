@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s[serve]'")
-uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 's2s[serve]'")
-httpx = pytest.importorskip("httpx", reason="httpx is not installed: pip install 's2s[dev]'")
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 's2s-summarizer[serve]'")
+uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 's2s-summarizer[serve]'")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed: pip install 's2s-summarizer[dev]'")
 
 from s2s.predict import Summarizer  # noqa: E402
 from s2s.serve import create_app  # noqa: E402

@@ -80,7 +80,7 @@ def test_jieba_user_dictionary(tmp_path: Path) -> None:
 
 
 def test_registry_and_pickling() -> None:
-    assert TOKENIZERS.names() == ["char", "jieba", "whitespace"]
+    assert TOKENIZERS.names() == ["char", "jieba", "sentencepiece", "whitespace"]
     with pytest.raises(ConfigError, match="unknown tokenizer 'bpe'"):
         build_tokenizer(options("bpe"))
     tok = build_tokenizer(options("char", keep_ascii_words=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from s2s import checkpoint as checkpoint_module
 from s2s.checkpoint import Checkpoint, Progress, find_resume_checkpoint
 from s2s.config import Config, load_config
 from s2s.errors import CheckpointError, ConfigError
+from s2s.registry import SCHEDULERS
 from s2s.rnn import Seq2Seq
 from s2s.trainer import Trainer, TrainingError, TrainingInterrupted, train
 
@@ -113,6 +115,38 @@ def test_resume_continues_exactly(toy_config, monkeypatch, extra: tuple[str, ...
         assert_same(load_checkpoint(whole.last_checkpoint)[name], load_checkpoint(resumed.last_checkpoint)[name])
 
 
+SCHEDULES = {  # every built-in schedule, set to change the learning rate within 40 steps
+    "constant": ("train.scheduler.warmup_steps=15",),
+    "step": (),
+    "noam": ("train.scheduler.warmup_steps=15",),
+    "cosine": ("train.scheduler.warmup_steps=5",),
+    "plateau": ("train.scheduler.patience=0", "train.optimizer.lr=0.05"),
+}
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+def test_resume_is_exact_for_every_schedule_interrupted_on_an_evaluation_step(
+    toy_config, monkeypatch, schedule
+) -> None:
+    """Interrupted during update 20, an evaluation step: the evaluation still happens, and the
+    resumed run has the same losses, learning rates, evaluations and best as an uninterrupted one."""
+    assert sorted(SCHEDULES) == sorted(SCHEDULERS.names())
+    extra = ("train.eval_every=10", f"train.scheduler.type={schedule}", *SCHEDULES[schedule])
+    whole = train(toy_config(*extra, run="whole"), show_progress=False)
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, 20)
+        with pytest.raises(TrainingInterrupted):
+            train(toy_config(*extra, run="split"), show_progress=False)
+    resumed = train(toy_config(*extra, "train.resume=auto", run="split"), show_progress=False)
+    assert curve(whole.output_dir) == curve(resumed.output_dir)
+    evaluations = [[r for r in records(run.output_dir) if "dev_loss" in r] for run in (whole, resumed)]
+    assert [r["step"] for r in evaluations[1]] == [10, 20, 30, 40]
+    assert evaluations[0] == evaluations[1]
+    assert (whole.best_step, whole.best_score) == (resumed.best_step, resumed.best_score)
+    if schedule == "plateau":
+        assert len({lr for _, _, lr in curve(whole.output_dir)}) > 1  # the schedule did decay
+
+
 def assert_same(a, b) -> None:
     """Nested dicts/lists of tensors and numbers, equal to the last bit."""
     if isinstance(a, dict):
@@ -184,7 +218,7 @@ def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch) 
 def test_checkpoints_hold_no_pickled_objects(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "s2s-checkpoint", "version": 1, "config": Path("x")}, path)
-    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+    with pytest.raises(CheckpointError, match="refused: the file holds objects other than tensors"):
         load_checkpoint(path)
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="not an s2s checkpoint"):
@@ -261,6 +295,70 @@ def test_time_budget_stops_the_run(toy_config) -> None:
     assert load_checkpoint(result.last_checkpoint)["progress"]["step"] == result.steps
 
 
+def test_an_epoch_bounded_run_shows_its_total_and_logs_each_line_once(toy_config, tmp_path, capsys) -> None:
+    from s2s.cli import main
+
+    cfg = toy_config()
+    out = tmp_path / "cli"
+    args = [f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}", f"data.cache_dir={cfg.data.cache_dir}"]
+    limits = [
+        "train.max_steps=0",
+        "train.max_epochs=2",
+        "train.batch_size=32",
+        "train.accumulate=3",
+        "train.log_every=2",
+        "train.eval_every=4",
+    ]
+    assert (
+        main(["train", "configs/toy.yaml", *args, *limits, "train.scheduler.type=constant", f"train.output_dir={out}"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "8/8 [" in err  # 4 updates an epoch (see above); was "8step [..., ?step/s]"
+    assert "dev loss: " in err and "decoding: " in err  # the evaluation's bars
+    for step in (4, 8):
+        assert err.count(f"step {step} | dev loss") == 1  # was printed twice to a pipe or a file
+    assert re.search(r"step 8 \| dev loss .* \| evaluated in \d+\.\d s", err)
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"done: 8 steps in \d+\.\d s \| best: ROUGE-L [\d.]+ \(char\) at step \d \| {out / 'best.pt'}", last
+    )
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert [int(step) for step in re.findall(r"INFO step (\d+) \| epoch \d \| loss [\d.]+ ppl", log)] == [2, 4, 6, 8]
+
+
+def test_the_expected_steps_come_from_the_first_limit_met() -> None:
+    from s2s.config import TrainConfig
+    from s2s.runlog import duration, expected_steps
+
+    start, later = Progress(), Progress(step=10, seconds=6.0)
+    assert expected_steps(TrainConfig(max_steps=100), start, per_epoch=7) == 100
+    assert expected_steps(TrainConfig(max_epochs=3), start, per_epoch=7) == 21
+    assert expected_steps(TrainConfig(max_steps=15, max_epochs=3), start, per_epoch=7) == 15
+    assert expected_steps(TrainConfig(max_minutes=1), start, per_epoch=7) is None  # no pace yet
+    assert expected_steps(TrainConfig(max_minutes=1), later, per_epoch=7) == 100  # 10 steps in 6 s of 60
+    assert expected_steps(TrainConfig(max_epochs=30, max_minutes=1), later, per_epoch=7) == 100
+    assert (duration(42.04), duration(3723)) == ("42.0 s", "1:02:03")
+
+
+def test_lr_zero_with_the_cosine_schedule_trains(toy_config, tmp_path, capsys) -> None:
+    """Was a ZeroDivisionError traceback from optim.py."""
+    from s2s.cli import main
+
+    cfg = toy_config()
+    out = tmp_path / "lr0"
+    args = [f"data.train={cfg.data.train}", f"data.dev={cfg.data.dev}", f"data.cache_dir={cfg.data.cache_dir}"]
+    run = ["train.max_steps=4", "train.eval_every=0", "train.log_every=1", f"train.output_dir={out}"]
+    assert main(["train", "configs/toy.yaml", *args, *run, "train.optimizer.lr=0", "train.scheduler.type=cosine"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert [r["lr"] for r in records(out) if "loss" in r] == [0.0] * 4
+
+
+def test_a_time_bounded_run_estimates_its_total(toy_config, capsys) -> None:
+    train(toy_config("train.max_steps=0", "train.max_minutes=0.01", "train.eval_every=0"), show_progress=True)
+    assert re.search(r"\d+/\d+ \[", capsys.readouterr().err)
+
+
 def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -283,6 +381,18 @@ def test_tensorboard_has_the_scalars_and_the_heatmap(toy_config) -> None:
     ):
         assert tag in scalars
     assert "dev/attention" in events.Tags()["images"]
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(events.Images("dev/attention")[-1].encoded_image_string)).convert("RGB")
+    inked = {(x, y) for x in range(image.width) for y in range(image.height) if len(set(image.getpixel((x, y)))) == 1}
+    dark = {(x, y) for x, y in inked if image.getpixel((x, y))[0] < 100}  # text: grey, never a viridis colour
+    assert image.height >= 64 and image.width >= 64  # was one or two stripes, 25 to 48 pixels high
+    assert any(x < 16 for x, _ in dark)  # the output words on the left
+    assert any(y > image.height - 16 for _, y in dark)  # the colour scale's labels at the bottom
+    copy_column = {image.getpixel((image.width - 16, y)) for y in range(image.height)}
+    assert len(copy_column - {(255, 255, 255)}) > 1  # the pointer-generator's copy column
     assert len(events.Scalars("train/loss")) == 40
 
 

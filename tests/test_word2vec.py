@@ -16,7 +16,7 @@ from s2s.prepare import prepare
 from s2s.vocabulary import SPECIALS
 from s2s.word2vec import Word2VecOptions, embedding_target, format_report, train_vectors
 
-pytest.importorskip("gensim", reason="the vectors extra: pip install 's2s[vectors]'")
+pytest.importorskip("gensim", reason="the vectors extra: pip install 's2s-summarizer[vectors]'")
 import numpy as np  # noqa: E402  (gensim's dependency)
 
 TOPICS = {"a": [f"a{i}" for i in range(8)], "b": [f"b{i}" for i in range(8)]}
@@ -109,10 +109,13 @@ def test_the_command_and_its_errors(tmp_path: Path, capsys, monkeypatch) -> None
     assert main([*common, "--output", str(tmp_path / "v.txt"), "--window", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: embeddings: --window must be at least 1, got 0"
     monkeypatch.setitem(sys.modules, "gensim.models", None)  # as if not installed
-    with pytest.raises(MissingExtraError, match=r"pip install 's2s\[vectors\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 's2s-summarizer\[vectors\]'"):
         train_vectors(make_cfg(tmp_path), tmp_path / "never.txt")
     assert main([*common, "--output", str(tmp_path / "never.txt")]) == 2
-    assert capsys.readouterr().err.strip() == "error: s2s embeddings needs gensim.models: pip install 's2s[vectors]'"
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: s2s embeddings needs gensim.models: pip install 's2s-summarizer[vectors]'"
+    )
     assert not (tmp_path / "never.txt").exists()
 
 
