@@ -54,12 +54,12 @@ def _write_pick_task(path, rows: int, seed: int) -> None:
             out.write(" ".join(w for s in sentences for w in s) + "\t" + " ".join(sentences[k]) + "\n")
 
 
-def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path) -> None:
-    import pytest
+def _train_on_pick_task(tmp_path, model: dict, max_steps: int, predict: dict):
+    """A model of ``model``'s options trained on the pick task (600 rows, seed 0); its summarizer and the
+    40 dev rows (source, reference)."""
     import torch
 
     from s2s.config import from_dict
-    from s2s.errors import ConfigError
     from s2s.predict import Summarizer
     from s2s.trainer import train
 
@@ -76,29 +76,40 @@ def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path
                 "max_target_len": 0,
             },
             "tokenizer": {"type": "whitespace"},
-            "model": {
-                "type": "extractive",
-                "embeddings": {"size": 16},
-                "word_encoder": {"type": "gru", "hidden_size": 16},
-                "segment_encoder": {"type": "gru", "hidden_size": 16},
-                "dropout": 0.0,
-            },
+            "model": model,
             "train": {
                 "output_dir": str(tmp_path / "run"),
                 "batch_size": 32,
-                "max_steps": 150,
+                "max_steps": max_steps,
                 "eval_every": 0,
                 "log_every": 50,
                 "threads": 1,
                 "optimizer": {"type": "adam", "lr": 0.01},
             },
-            "predict": {"search": "select", "max_length": 10, "max_segments": 1},
+            "predict": predict,
         }
     )
     torch.manual_seed(0)
     result = train(cfg, show_progress=False)
-    summarizer = Summarizer.load(result.last_checkpoint, device="cpu")
     rows = [line.rstrip("\n").split("\t") for line in open(tmp_path / "dev.tsv", encoding="utf-8")]
+    return Summarizer.load(result.last_checkpoint, device="cpu"), rows
+
+
+def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path) -> None:
+    import pytest
+
+    from s2s.errors import ConfigError
+
+    model = {
+        "type": "extractive",
+        "embeddings": {"size": 16},
+        "word_encoder": {"type": "gru", "hidden_size": 16},
+        "segment_encoder": {"type": "gru", "hidden_size": 16},
+        "dropout": 0.0,
+    }
+    summarizer, rows = _train_on_pick_task(
+        tmp_path, model, 150, {"search": "select", "max_length": 10, "max_segments": 1}
+    )
     summaries = summarizer.summaries([source for source, _ in rows])
     right = sum(s.text.split() == reference.split() for s, (_, reference) in zip(summaries, rows))
     assert right >= 0.9 * len(rows), right
@@ -108,49 +119,15 @@ def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path
 
 
 def test_hybrid_learns_to_copy_the_marked_sentence_from_what_its_selector_picks(tmp_path) -> None:
-    import torch
-
-    from s2s.config import from_dict
-    from s2s.predict import Summarizer
-    from s2s.trainer import train
-
-    _write_pick_task(tmp_path / "train.tsv", 600, 0)
-    _write_pick_task(tmp_path / "dev.tsv", 40, 1)
-    cfg = from_dict(
-        {
-            "data": {
-                "format": "tsv",
-                "train": str(tmp_path / "train.tsv"),
-                "dev": str(tmp_path / "dev.tsv"),
-                "cache_dir": str(tmp_path / "cache"),
-                "max_source_len": 0,
-                "max_target_len": 0,
-            },
-            "tokenizer": {"type": "whitespace"},
-            "model": {
-                "type": "hybrid",
-                "embeddings": {"size": 16},
-                "encoder": {"type": "gru", "hidden_size": 16},
-                "decoder": {"type": "pointer_generator", "rnn": "gru", "hidden_size": 32},
-                "selector": {"word_encoder": {"hidden_size": 16}, "segment_encoder": {"hidden_size": 16}},
-                "attend_segments": 1,
-            },
-            "train": {
-                "output_dir": str(tmp_path / "run"),
-                "batch_size": 32,
-                "max_steps": 200,
-                "eval_every": 0,
-                "log_every": 50,
-                "threads": 1,
-                "optimizer": {"type": "adam", "lr": 0.01},
-            },
-            "predict": {"search": "greedy", "max_length": 10},
-        }
-    )
-    torch.manual_seed(0)
-    result = train(cfg, show_progress=False)
-    summarizer = Summarizer.load(result.last_checkpoint, device="cpu")
-    rows = [line.rstrip("\n").split("\t") for line in open(tmp_path / "dev.tsv", encoding="utf-8")]
+    model = {
+        "type": "hybrid",
+        "embeddings": {"size": 16},
+        "encoder": {"type": "gru", "hidden_size": 16},
+        "decoder": {"type": "pointer_generator", "rnn": "gru", "hidden_size": 32},
+        "selector": {"word_encoder": {"hidden_size": 16}, "segment_encoder": {"hidden_size": 16}},
+        "attend_segments": 1,
+    }
+    summarizer, rows = _train_on_pick_task(tmp_path, model, 200, {"search": "greedy", "max_length": 10})
     summaries = summarizer.summarize([source for source, _ in rows])
     right = sum(s.split() == reference.split() for s, (_, reference) in zip(summaries, rows))
     assert right >= 0.7 * len(rows), right
