@@ -26,6 +26,7 @@ from s2s.errors import ConfigError
 from s2s.extras import require
 from s2s.options import PartOptions, PositiveInt, Range
 from s2s.registry import TOKENIZERS
+from s2s.tokenizers import TokenizerBase
 
 MAX_SENTENCE_BYTES = 1 << 16  # learn from whole dialogues (SentencePiece skips longer ones; its default is 4192)
 
@@ -41,11 +42,11 @@ class SentencePieceOptions(PartOptions):
 
 
 @TOKENIZERS.register("sentencepiece", options=SentencePieceOptions)
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(TokenizerBase):
     """Subword pieces of a learned SentencePiece model; pickles as its options (workers reload the file)."""
 
     def __init__(self, cfg: SentencePieceOptions) -> None:
-        self.cfg = cfg
+        super().__init__(cfg)
         if cfg.model is None:
             raise ConfigError(
                 "tokenizer.model: no SentencePiece model yet; prepare the data first (s2s prepare CONFIG)"
@@ -54,9 +55,6 @@ class SentencePieceTokenizer:
             raise ConfigError(f"tokenizer.model: file not found: {cfg.model}")
         sentencepiece = require("sentencepiece", "subwords", "tokenizer.type: sentencepiece")
         self._processor = sentencepiece.SentencePieceProcessor(model_file=cfg.model)
-
-    def __reduce__(self):
-        return type(self), (self.cfg,)
 
     def tokenize(self, text: str) -> list[str]:
         return list(map(sys.intern, self._processor.encode(" ".join(text.split()), out_type=str)))

@@ -41,7 +41,7 @@ def tokenizer_files(cfg: PartOptions) -> dict[str, Path]:
     return {name: Path(path) for name in getattr(cfg, "FILES", ()) if (path := getattr(cfg, name))}
 
 
-class _Base:
+class TokenizerBase:
     """Shared parts: the config, pickling as the config, joining without spaces."""
 
     def __init__(self, cfg: PartOptions) -> None:
@@ -62,7 +62,7 @@ class JiebaOptions(PartOptions):
 
 
 @TOKENIZERS.register("jieba", options=JiebaOptions)
-class JiebaTokenizer(_Base):
+class JiebaTokenizer(TokenizerBase):
     """Chinese words by jieba (default mode), with an optional user dictionary."""
 
     def __init__(self, cfg: JiebaOptions) -> None:
@@ -91,7 +91,7 @@ class CharOptions(PartOptions):
 
 
 @TOKENIZERS.register("char", options=CharOptions)
-class CharTokenizer(_Base):
+class CharTokenizer(TokenizerBase):
     """Every non-whitespace character; optionally ASCII letter/digit runs stay whole."""
 
     _ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|\S")
@@ -106,7 +106,7 @@ class CharTokenizer(_Base):
 
 
 @TOKENIZERS.register("whitespace")
-class WhitespaceTokenizer(_Base):
+class WhitespaceTokenizer(TokenizerBase):
     """Text that is already segmented: tokens are separated by whitespace."""
 
     def tokenize(self, text: str) -> list[str]:
