@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from s2s.cli_predict import add_predict
+from s2s.cli_predict import add_predict, add_quantize
 from s2s.errors import ConfigError, S2SError
 from s2s.version import __version__
 
@@ -159,6 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         examples=args.examples,
         allow_hosts=args.allow_host or (),
         api_docs=args.api_docs,
+        quantize=args.quantize,
     )
     return 0
 
@@ -354,6 +355,7 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_quantize(serve)
     serve.add_argument(
         "--examples",
         metavar="FILE",

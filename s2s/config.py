@@ -128,6 +128,7 @@ class PredictConfig:
     beta: NonNegativeFloat = 0.0  # coverage penalty (OpenNMT-py `summary`); 0: none
     no_repeat_ngram_size: NonNegativeInt = 0  # never repeat an n-gram of this size; 0: no blocking
     replace_unk: bool = False  # attention models: <unk> -> most-attended source token
+    shortlist: NonNegativeInt = 0  # > 0: the output layer computes only the K most frequent target words + the source's
 
     def validate(self, root: Any) -> None:
         if self.n_best > self.beam_size:

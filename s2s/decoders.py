@@ -34,6 +34,7 @@ from s2s.model import as_input, copy_log_probs, sampled_positions, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, PartOptions, PositiveInt
 from s2s.recurrence import Cell, LayerNormCell, RecurrenceOptions, make_rnn
 from s2s.registry import ATTENTIONS, DECODERS
+from s2s.shortlist import Shortlist, output_logits
 
 
 @dataclass
@@ -45,11 +46,13 @@ class Memory:
     mask: Tensor  # (batch, src_len) bool, True at real tokens
     src_ext: Tensor  # (batch, src_len) source tokens as extended target ids (for copying)
     n_oov: int  # extended ids beyond the target vocabulary in this batch
+    shortlist: Shortlist | None = None  # decoding with predict.shortlist: the output layer's candidates
 
     def index_select(self, index: Tensor) -> Memory:
         """Rows ``index`` of the batch (beam search: expand, reorder, drop finished)."""
         rows = lambda t: t.index_select(0, index)  # noqa: E731
-        return Memory(rows(self.keys), rows(self.proj_keys), rows(self.mask), rows(self.src_ext), self.n_oov)
+        keys, proj_keys, mask, src_ext = rows(self.keys), rows(self.proj_keys), rows(self.mask), rows(self.src_ext)
+        return Memory(keys, proj_keys, mask, src_ext, self.n_oov, self.shortlist)
 
 
 @dataclass
@@ -244,8 +247,8 @@ class AttentionDecoder(nn.Module):
         return DecoderOutput(self.dropout(hidden), attention, coverage_loss)
 
     def log_probs(self, out: DecoderOutput, memory: Memory) -> Tensor:
-        """Output distribution: (batch, tgt_len, vocab) log-probabilities."""
-        return F.log_softmax(self.output(out.hidden), dim=-1)
+        """Output distribution: (batch, tgt_len, vocab) log-probabilities (vocab: the shortlist's, with one)."""
+        return F.log_softmax(output_logits(self.output, out.hidden, memory.shortlist), dim=-1)
 
     def token_loss(
         self, out: DecoderOutput, memory: Memory, target: Tensor, mask: Tensor, label_smoothing: float
@@ -302,7 +305,7 @@ class PointerGeneratorDecoder(AttentionDecoder):
         batch, tgt_len, src_len = out.attention.shape
         src_ext = memory.src_ext.unsqueeze(1).expand(batch, tgt_len, src_len)
         log_probs = copy_log_probs(
-            self.output(out.hidden.reshape(batch * tgt_len, -1)),
+            output_logits(self.output, out.hidden.reshape(batch * tgt_len, -1), memory.shortlist),
             out.attention.reshape(batch * tgt_len, src_len),
             out.p_gen.reshape(batch * tgt_len, 1),
             src_ext.reshape(batch * tgt_len, src_len),

@@ -39,6 +39,7 @@ from s2s.model import Seq2SeqModel
 from s2s.options import retype
 from s2s.oracle import best_segment
 from s2s.plotting import save_attention_png
+from s2s.quantize import quantize_model
 from s2s.readers import EXTENSIONS, BadRow, Example, Reader, open_reader, read_examples, reader_options
 from s2s.registry import READERS
 from s2s.runtime import tune_cpu
@@ -83,18 +84,22 @@ class Summarizer:
         self.tokenizer = build_tokenizer(cfg.tokenizer)
 
     @classmethod
-    def load(cls, checkpoint: str | Path | Sequence[str | Path], device: str = "auto") -> Summarizer:
+    def load(
+        cls, checkpoint: str | Path | Sequence[str | Path], device: str = "auto", quantize: str | None = None
+    ) -> Summarizer:
         """A checkpoint, or a list of them: an ensemble (``s2s.ensemble``) with the first one's config,
-        reader, tokenizer and search options. An entry point: applies the process-wide CPU settings
+        reader, tokenizer and search options. ``quantize="int8"``: its linear layers in int8, on the
+        CPU (``s2s.quantize``; default fp32). An entry point: applies the process-wide CPU settings
         (``runtime.tune_cpu``)."""
         tune_cpu()
         model, ckpt, coverage = load_models([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)
+        where = pick_device(device)
         return cls(
-            model,
+            quantize_model(model, quantize, where),
             ckpt.config,
             Vocabulary(ckpt.src_vocab),
             Vocabulary(ckpt.tgt_vocab),
-            pick_device(device),
+            where,
             coverage=coverage,
         )
 
@@ -209,6 +214,7 @@ def predict_file(
     sample: Mapping[str, Any] | None = None,
     rerank: str | None = None,
     on_bad_row: str = "error",
+    quantize: str | None = None,
 ) -> int:
     """``s2s predict``: summarize every input of a file (``-``: stdin); returns the count.
     ``checkpoint``: one, or several (an ensemble). ``plot_attention``: a folder that gets one attention
@@ -217,7 +223,7 @@ def predict_file(
     its samples; ``rerank="mbr"`` picks one by minimum Bayes risk (``metrics.mbr_rerank``). More than
     one candidate per input is written as JSONL (``write_candidates``) unless reranked to a CSV or text.
     ``on_bad_row``: a row that cannot be read stops it before any decoding (``error``), gets no
-    prediction (``skip``) or an empty one under its id (``empty``)."""
+    prediction (``skip``) or an empty one under its id (``empty``). ``quantize="int8"``: ``Summarizer.load``'s."""
     start = time.perf_counter()
     check_output(output_path)
     fmt = input_format or EXTENSIONS.get(Path(input_path).suffix.lower(), "text")
@@ -227,8 +233,8 @@ def predict_file(
     if baseline is not None:
         if plot_attention:
             raise ConfigError("--plot-attention needs a model's attention: it does not go with --baseline")
-        if sample or rerank:
-            raise ConfigError("--sample and --rerank need a model's candidates: they do not go with --baseline")
+        if sample or rerank or quantize:
+            raise ConfigError("--sample, --rerank and --quantize need a model: they do not go with --baseline")
         reader = open_reader(reader_options(fmt))
         rows = scan_rows(input_path, reader, on_bad_row)
         examples = list(read_examples(input_path, reader.options, need_target=False))
@@ -236,7 +242,7 @@ def predict_file(
     else:
         if plot_attention:
             require("PIL", "plot", "--plot-attention")  # before the work, not after
-        summarizer = Summarizer.load(checkpoint, device)
+        summarizer = Summarizer.load(checkpoint, device, quantize)
         changes = {**(options or {}), **_predict_overrides(overrides)}
         searches = [summarizer.options(**changes)]
         if sample:

@@ -35,6 +35,7 @@ from s2s.model import Seq2SeqModel
 from s2s.options import NonNegativeInt, OptionError, PositiveFloat, PositiveInt, Range
 from s2s.registry import SEARCHERS
 from s2s.segments import ScoredSegment
+from s2s.shortlist import shortlisted_search
 from s2s.vocabulary import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -55,6 +56,8 @@ def search(
     ``coverage``: decode with the model's coverage on (as it was at the end of training)."""
     searcher = SEARCHERS.get(cfg.search)
     with torch.no_grad():
+        if cfg.shortlist:
+            return shortlisted_search(searcher, model, batch, cfg, return_attention=return_attention, coverage=coverage)
         return searcher(model, batch, cfg, return_attention=return_attention, coverage=coverage)
 
 

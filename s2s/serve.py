@@ -238,15 +238,16 @@ def serve(
     examples: str | Path | None = None,
     allow_hosts: Iterable[str] = (),
     api_docs: bool = False,
+    quantize: str | None = None,
     **app_options: Any,
 ) -> None:
     """``s2s serve``: load ``checkpoint`` and serve the page and API until interrupted.
     ``examples`` (default: the run's ``dev_split.*`` beside the checkpoint, where present) feed
     ``GET /examples``; ``allow_hosts``: Host names answered besides the bound one;
-    ``app_options`` go to ``create_app``."""
+    ``quantize``: ``Summarizer.load``'s (``int8``); ``app_options`` go to ``create_app``."""
     require("fastapi", "serve", "s2s serve")
     uvicorn = require("uvicorn", "serve", "s2s serve")
-    summarizer = Summarizer.load(checkpoint, device)
+    summarizer = Summarizer.load(checkpoint, device, quantize)
     offered = load_examples(examples, summarizer) if examples else dev_split_examples(checkpoint, summarizer)
     if offered is None:
         trained_with = f" (the model's dev file was {summarizer.cfg.data.dev})" if summarizer.cfg.data.dev else ""

@@ -52,6 +52,7 @@ from s2s.errors import ConfigError
 from s2s.model import BatchRows, ForwardOutput, Seq2SeqModel, Step, as_input, copy_log_probs, mix_predictions, token_nll
 from s2s.options import Dropout, NonNegativeFloat, NonNegativeInt, OptionError, PartOptions, PositiveInt
 from s2s.registry import MODELS
+from s2s.shortlist import Shortlist, output_logits
 from s2s.vocabulary import PAD_ID
 
 
@@ -304,6 +305,7 @@ class TransformerMemory(BatchRows):
     mask: Tensor  # (batch, src_len) bool, True at real tokens
     src_ext: Tensor  # (batch, src_len) source tokens as extended target ids (for copying)
     n_oov: int  # extended ids beyond the target vocabulary in this batch
+    shortlist: Shortlist | None = None  # decoding with predict.shortlist: the output layer's candidates
 
 
 @dataclass
@@ -437,14 +439,16 @@ class TransformerModel(Seq2SeqModel):
         return Decoded(hidden, attention, p_gen, coverage_loss), TransformerState(keys, values, coverage)
 
     def _log_probs(
-        self, hidden: Tensor, attention: Tensor, p_gen: Tensor | None, src_ext: Tensor, n_oov: int
+        self, hidden: Tensor, attention: Tensor, p_gen: Tensor | None, memory: TransformerMemory, rows: Tensor | None
     ) -> Tensor:
-        """For n positions: hidden (n, d_model) -> (n, vocab) log-probabilities, or with copying
-        (attention (n, src_len), p_gen (n,), src_ext (n, src_len)) -> (n, vocab + n_oov)."""
-        logits = self.output(hidden)
+        """For n positions (of the batch's ``rows``; None: every row): hidden (n, d_model) -> (n, vocab)
+        log-probabilities, or with copying (attention (n, src_len), p_gen (n,)) -> (n, vocab + n_oov);
+        vocab: the memory's shortlist, if it has one."""
+        logits = output_logits(self.output, hidden, memory.shortlist)
         if not self.copies:
             return logits.log_softmax(dim=-1)
-        return copy_log_probs(logits, attention, p_gen.unsqueeze(-1), src_ext, n_oov)
+        src_ext = memory.src_ext if rows is None else memory.src_ext[rows]  # (n, src_len)
+        return copy_log_probs(logits, attention, p_gen.unsqueeze(-1), src_ext, memory.n_oov)
 
     def forward(
         self, batch: Batch, *, coverage: bool = False, label_smoothing: float = 0.0, sampling: float = 0.0
@@ -473,14 +477,14 @@ class TransformerModel(Seq2SeqModel):
         out, _ = self._decode(tokens, memory, state, incremental=False)
         rows = mask.nonzero(as_tuple=True)[0]  # (n_tokens,) batch row of each real token
         p_gen = out.p_gen[mask] if out.p_gen is not None else None
-        return out, self._log_probs(out.hidden[mask], out.attention[mask], p_gen, memory.src_ext[rows], memory.n_oov)
+        return out, self._log_probs(out.hidden[mask], out.attention[mask], p_gen, memory, rows)
 
     def decode_step(self, prev_tokens: Tensor, memory: TransformerMemory, state: TransformerState) -> Step:
         """prev_tokens (batch,) extended ids; a copied word fed back in becomes <unk>."""
         tokens = as_input(prev_tokens, self.tgt_vocab_size).unsqueeze(1)  # (batch, 1)
         out, state = self._decode(tokens, memory, state, incremental=True)
         p_gen = out.p_gen[:, 0] if out.p_gen is not None else None
-        log_probs = self._log_probs(out.hidden[:, 0], out.attention[:, 0], p_gen, memory.src_ext, memory.n_oov)
+        log_probs = self._log_probs(out.hidden[:, 0], out.attention[:, 0], p_gen, memory, None)
         return Step(log_probs, out.attention[:, 0], p_gen, state)
 
 

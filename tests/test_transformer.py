@@ -63,7 +63,7 @@ def test_cached_steps_equal_the_full_forward_pass(variant: str) -> None:
         state = step.state
         live = batch.tgt_mask[:, t]
         p_gen = decoded.p_gen[:, t] if model.copies else None
-        expected = model._log_probs(decoded.hidden[:, t], decoded.attention[:, t], p_gen, memory.src_ext, memory.n_oov)
+        expected = model._log_probs(decoded.hidden[:, t], decoded.attention[:, t], p_gen, memory, None)
         torch.testing.assert_close(step.log_probs[live], expected[live], atol=1e-5, rtol=1e-5)
         nll = -step.log_probs.gather(1, target[:, t : t + 1]).squeeze(1)
         torch.testing.assert_close(nll[live], full.token_loss[live, t], atol=1e-5, rtol=1e-5)
