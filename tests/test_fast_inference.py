@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from test_transformer import model_for as transformer_model_for
 
 from s2s.config import PredictConfig, from_dict, override
 from s2s.errors import ConfigError
@@ -18,7 +19,6 @@ from s2s.shortlist import Shortlist
 from conftest import train_toy_model
 from test_model import V_SRC, V_TGT, make_batch
 from test_model import model_for as rnn_model_for
-from test_transformer import model_for as transformer_model_for
 
 MODELS = {
     "rnn": lambda: rnn_model_for(),
