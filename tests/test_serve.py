@@ -537,6 +537,7 @@ def test_the_command_line_passes_host_names_and_docs_on(monkeypatch) -> None:
                 "examples": None,
                 "allow_hosts": ["a.lan", "b.lan"],
                 "api_docs": True,
+                "quantize": None,
             },
         ),
         (
@@ -548,6 +549,7 @@ def test_the_command_line_passes_host_names_and_docs_on(monkeypatch) -> None:
                 "examples": None,
                 "allow_hosts": (),
                 "api_docs": False,
+                "quantize": None,
             },
         ),
     ]
