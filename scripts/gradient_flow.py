@@ -14,7 +14,7 @@ untrained models with attention "none" (registered here as a part of our own: a 
 so the decoder sees the source only through the final state, as in Sutskever et al. 2014),
 over --early batches. Draws one
 PNG: both profiles on a log scale, the loss curves and the global norms; prints the numbers and
-writes them as JSON beside the PNG. 15 minutes on 2 busy CPU cores (docs/gradients.md).
+writes them as JSON beside the PNG. About 70 s on 2 quiet CPU cores (docs/gradients.md).
 """
 
 from __future__ import annotations
