@@ -4,14 +4,17 @@
         --peers-venv VENV --workdir /tmp/quality --minutes 10 --threads 1
 
 The preset's data go through s2s's pipeline once (the same cleaning, jieba words, truncation and
-dev split), are written as parallel text (``train.src/.tgt``, ``dev.src/.tgt``) and each peer trains
-on them with the preset's model shape (BiLSTM encoder, LSTM decoder, Bahdanau attention, dropout)
-for ``--minutes`` of wall-clock time at ``--threads`` threads: the same budget as the s2s run it is
-compared with. JoeyNMT has no copy mechanism; OpenNMT-py runs with ``copy_attn`` and
-``coverage_attn`` (its pointer-generator with coverage). Each peer then decodes the test file's
-sources (``data.test``, as in csl_pgn) or else the dev split's, greedily and with beam 4 (the
-preset's min/max length and n-gram blocking), and the words are joined as s2s joins them and
-scored with ``s2s evaluate``. Prints one markdown row per decode.
+splits), are written as parallel text (``train.src/.tgt``, ``dev.src/.tgt``) and each peer trains
+on them with the preset's model shape for ``--minutes`` of wall-clock time at ``--threads``
+threads: the same budget as the s2s run it is compared with. An RNN preset gives both peers its
+BiLSTM encoder, LSTM decoder, Bahdanau attention and dropout; JoeyNMT has no copy mechanism, and
+OpenNMT-py runs with ``copy_attn`` and ``coverage_attn`` (its pointer-generator with coverage). A
+Transformer preset (``model.type: transformer``) gives both its sizes, layers and dropout, and
+OpenNMT-py ``copy_attn``. Each peer then decodes the test file's sources (``data.test``, as in
+csl_pgn), else the rows ``data.test_split`` holds out, else the dev split's, greedily and with beam 4
+(the preset's min/max length and n-gram blocking), and the words are joined as s2s joins them and
+scored with ``s2s evaluate``. Prints one markdown row per decode; the predictions stay in the
+workdir (``joey_beam1.csv``, ``onmt_beam1.csv``, ...).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from quality_s2s import HEADER, markdown_row
@@ -36,16 +40,23 @@ from s2s.readers import read_examples
 def write_split(cfg: Config, workdir: Path) -> tuple[int, Path, Path, list[str] | None]:
     """The preset's train/dev split as jieba-word parallel text. Returns the number of training
     rows and what to score on: the test file's sources, references and no QIDs where
-    ``data.test`` is set, else the dev split's."""
+    ``data.test`` is set, else the rows ``data.test_split`` holds out, else the dev split's."""
     data = prepare(cfg)
     out = workdir / "data"
     out.mkdir(parents=True, exist_ok=True)
     for name, corpus in (("train", data.train), ("dev", data.dev)):
         _write_lines(out / f"{name}.src", map(" ".join, corpus.sources))
         _write_lines(out / f"{name}.tgt", map(" ".join, corpus.targets))
+    if data.test_split or data.test:
+        _write_lines(out / "test.src", map(" ".join, (data.test_split or data.test).sources))
     if data.test is None:
-        return len(data.train), out / "dev.src", write_splits(cfg, data, workdir)["dev"], data.dev.ids
-    _write_lines(out / "test.src", map(" ".join, data.test.sources))
+        scored = "test" if data.test_split is not None else "dev"
+        return (
+            len(data.train),
+            out / f"{scored}.src",
+            write_splits(cfg, data, workdir)[scored],
+            (data.test_split or data.dev).ids,
+        )
     examples = read_examples(cfg.data.test, cfg.data, need_target=False)
     _write_lines(workdir / "test.ref", (" ".join((ex.target or "").split()) for ex in examples))
     return len(data.train), out / "test.src", workdir / "test.ref", None
@@ -56,7 +67,7 @@ def _write_lines(path: Path, lines: Iterable[str]) -> None:
 
 
 def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> Path:
-    m, p = cfg.model, cfg.predict
+    p = cfg.predict
     side = lambda size: {
         "level": "word",
         "lowercase": False,
@@ -65,7 +76,6 @@ def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> 
         "voc_min_freq": cfg.vocab.min_freq,
         "max_length": -1,
     }
-    emb = {"embedding_dim": m.embeddings.size, "scale": False, "dropout": m.embeddings.dropout}
     config = {
         "name": "quality_joey",
         "model_dir": str(workdir / "joey"),
@@ -108,43 +118,63 @@ def joey_config(cfg: Config, workdir: Path, beam: int, steps_per_epoch: int) -> 
             "n_best": 1,
             "eval_metrics": ["bleu"],
         },
-        "model": {
-            "initializer": "uniform",
-            "init_weight": 0.1,
-            "embed_initializer": "uniform",
-            "embed_init_weight": 0.1,
-            "bias_initializer": "zeros",
-            "encoder": {
-                "type": "recurrent",
-                "rnn_type": "lstm",
-                "num_layers": m.encoder.num_layers,
-                "hidden_size": m.encoder.hidden_size,
-                "bidirectional": m.encoder.bidirectional,
-                "dropout": m.decoder.dropout,
-                "embeddings": emb,
-            },
-            "decoder": {
-                "type": "recurrent",
-                "rnn_type": m.decoder.rnn,
-                "num_layers": m.decoder.num_layers,
-                "hidden_size": m.decoder.hidden_size,
-                "attention": "bahdanau",
-                "input_feeding": True,
-                "init_hidden": "bridge",
-                "dropout": m.decoder.dropout,
-                "hidden_dropout": m.decoder.dropout,
-                "embeddings": emb,
-            },
-        },
+        "model": joey_model(cfg),
     }
     path = workdir / f"joey_beam{beam}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
 
-def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
+def joey_model(cfg: Config) -> dict[str, Any]:
+    """JoeyNMT's model section: the preset's RNN (BiLSTM, LSTM decoder, Bahdanau attention, input
+    feeding) or Transformer (its sizes, norm placement and dropout; JoeyNMT has no copying)."""
     m = cfg.model
-    hidden = m.encoder.hidden_size * (2 if m.encoder.bidirectional else 1)
+    if m.type == "transformer":
+        emb = {"embedding_dim": m.d_model, "scale": True, "dropout": m.dropout}
+        side = lambda layers: {  # noqa: E731
+            "type": "transformer",
+            "num_layers": layers,
+            "num_heads": m.heads,
+            "hidden_size": m.d_model,
+            "ff_size": m.ff_size,
+            "layer_norm": m.norm,
+            "dropout": m.dropout,
+            "embeddings": emb,
+        }
+        init = {"initializer": "xavier_uniform", "embed_initializer": "xavier_uniform", "bias_initializer": "zeros"}
+        return {**init, "encoder": side(m.encoder_layers), "decoder": side(m.decoder_layers)}
+    emb = {"embedding_dim": m.embeddings.size, "scale": False, "dropout": m.embeddings.dropout}
+    return {
+        "initializer": "uniform",
+        "init_weight": 0.1,
+        "embed_initializer": "uniform",
+        "embed_init_weight": 0.1,
+        "bias_initializer": "zeros",
+        "encoder": {
+            "type": "recurrent",
+            "rnn_type": "lstm",
+            "num_layers": m.encoder.num_layers,
+            "hidden_size": m.encoder.hidden_size,
+            "bidirectional": m.encoder.bidirectional,
+            "dropout": m.decoder.dropout,
+            "embeddings": emb,
+        },
+        "decoder": {
+            "type": "recurrent",
+            "rnn_type": m.decoder.rnn,
+            "num_layers": m.decoder.num_layers,
+            "hidden_size": m.decoder.hidden_size,
+            "attention": "bahdanau",
+            "input_feeding": True,
+            "init_hidden": "bridge",
+            "dropout": m.decoder.dropout,
+            "hidden_dropout": m.decoder.dropout,
+            "embeddings": emb,
+        },
+    }
+
+
+def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
     config = {
         "save_data": str(workdir / "onmt/data"),
         "src_vocab": str(workdir / "onmt/vocab.src"),
@@ -162,23 +192,7 @@ def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
                 "transforms": [],
             }
         },
-        "encoder_type": "brnn" if m.encoder.bidirectional else "rnn",
-        "decoder_type": "rnn",
-        "rnn_type": "LSTM",
-        "enc_layers": m.encoder.num_layers,
-        "dec_layers": m.decoder.num_layers,
-        "enc_hid_size": hidden,
-        "dec_hid_size": m.decoder.hidden_size,
-        "word_vec_size": m.embeddings.size,
-        "global_attention": "mlp",
-        "input_feed": 1,
-        "bridge": True,
-        "dropout": [m.decoder.dropout],
-        "attention_dropout": [0.0],
-        "copy_attn": True,
-        "coverage_attn": True,
-        "lambda_coverage": 1.0,
-        "reuse_copy_attn": True,
+        **onmt_model(cfg),
         "seed": cfg.train.seed,
         "world_size": 1,
         "gpu_ranks": [],
@@ -199,6 +213,49 @@ def onmt_config(cfg: Config, workdir: Path, steps_per_epoch: int) -> Path:
     path = workdir / "onmt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def onmt_model(cfg: Config) -> dict[str, Any]:
+    """OpenNMT-py's model options: the preset's RNN with ``copy_attn`` and ``coverage_attn`` (its
+    pointer-generator with coverage), or its Transformer with ``copy_attn`` (the copy distribution
+    from the last decoder layer's cross-attention)."""
+    m = cfg.model
+    if m.type == "transformer":
+        return {
+            "encoder_type": "transformer",
+            "decoder_type": "transformer",
+            "enc_layers": m.encoder_layers,
+            "dec_layers": m.decoder_layers,
+            "hidden_size": m.d_model,
+            "word_vec_size": m.d_model,
+            "transformer_ff": m.ff_size,
+            "heads": m.heads,
+            "position_encoding": True,
+            "dropout": [m.dropout],
+            "attention_dropout": [m.attention_dropout],
+            "param_init": 0.0,
+            "param_init_glorot": True,
+            "copy_attn": True,
+        }
+    return {
+        "encoder_type": "brnn" if m.encoder.bidirectional else "rnn",
+        "decoder_type": "rnn",
+        "rnn_type": "LSTM",
+        "enc_layers": m.encoder.num_layers,
+        "dec_layers": m.decoder.num_layers,
+        "enc_hid_size": m.encoder.hidden_size * (2 if m.encoder.bidirectional else 1),
+        "dec_hid_size": m.decoder.hidden_size,
+        "word_vec_size": m.embeddings.size,
+        "global_attention": "mlp",
+        "input_feed": 1,
+        "bridge": True,
+        "dropout": [m.decoder.dropout],
+        "attention_dropout": [0.0],
+        "copy_attn": True,
+        "coverage_attn": True,
+        "lambda_coverage": 1.0,
+        "reuse_copy_attn": True,
+    }
 
 
 # OpenNMT-py 3.5.1's copy attention works only with one shared vocabulary (its translator maps
@@ -294,6 +351,8 @@ def main() -> None:
         "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
     }
     budget, p = 60 * args.minutes, cfg.predict
+    family = " Transformer" if cfg.model.type == "transformer" else ""
+    copying = "copy_attn" if family else "copy_attn + coverage_attn"
     rows = []
     if "joey" in args.tools:
         configs = {beam: joey_config(cfg, args.workdir, beam, steps_per_epoch) for beam in (1, p.beam_size)}
@@ -310,7 +369,9 @@ def main() -> None:
                 stdout=hyp,
             )
             preds = write_predictions(hyp, qids, args.workdir / f"joey_beam{beam}.csv")
-            rows.append(markdown_row(f"JoeyNMT 2.3.0, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references))
+            rows.append(
+                markdown_row(f"JoeyNMT 2.3.0{family}, {'greedy' if beam == 1 else f'beam {beam}'}", preds, references)
+            )
     if "onmt" in args.tools:
         config = onmt_config(cfg, args.workdir, steps_per_epoch)
         log = args.workdir / "onmt.log"
@@ -350,7 +411,7 @@ def main() -> None:
             preds = write_predictions(hyp, qids, args.workdir / f"onmt_beam{beam}.csv")
             rows.append(
                 markdown_row(
-                    f"OpenNMT-py 3.5.1 copy_attn + coverage_attn, {'greedy' if beam == 1 else f'beam {beam}'}",
+                    f"OpenNMT-py 3.5.1{family} {copying}, {'greedy' if beam == 1 else f'beam {beam}'}",
                     preds,
                     references,
                 )
