@@ -5,8 +5,9 @@
 
 The preset's data go through s2s's pipeline once (the same cleaning, jieba words, truncation and
 splits), are written as parallel text (``train.src/.tgt``, ``dev.src/.tgt``) and each peer trains
-on them with the preset's model shape for ``--minutes`` of wall-clock time at ``--threads``
-threads: the same budget as the s2s run it is compared with. An RNN preset gives both peers its
+on them with the preset's model shape for ``--minutes`` of CPU time (its process's user + system
+time, so that other work on the machine does not shorten it) at ``--threads`` threads: at least the
+wall-clock time of the s2s run it is compared with. An RNN preset gives both peers its
 BiLSTM encoder, LSTM decoder, Bahdanau attention and dropout; JoeyNMT has no copy mechanism, and
 OpenNMT-py runs with ``copy_attn`` and ``coverage_attn`` (its pointer-generator with coverage). A
 Transformer preset (``model.type: transformer``) gives both its sizes, layers and dropout, and
@@ -292,23 +293,47 @@ def run(
     env: dict[str, str],
     log: Path,
     *,
-    seconds: float | None = None,
+    cpu_seconds: float | None = None,
     stdin: Path | None = None,
     stdout: Path | None = None,
-) -> float:
-    """Run ``command`` (stopped after ``seconds``, if given); its wall-clock seconds."""
+) -> tuple[float, float]:
+    """Run ``command``, stopped once it (with its child processes) has used ``cpu_seconds`` of CPU
+    time, if given: a budget that stays fair when other work shares the cores. Returns its wall-clock
+    and CPU seconds."""
     start = time.perf_counter()
     with open(log, "a") as err, open(stdin or os.devnull) as inp, open(stdout or log, "a") as out:
         process = subprocess.Popen(command, env=env, stdin=inp, stdout=out, stderr=err)
+        used = 0.0
+        while True:
+            try:
+                process.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                used = max(used, process_cpu_seconds(process.pid))
+                if cpu_seconds is not None and used >= cpu_seconds:
+                    process.terminate()
+                    process.wait()
+                    return time.perf_counter() - start, used
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({process.returncode}): see {log}")
+    return time.perf_counter() - start, used
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants, from /proc (Linux)."""
+    parents, used = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            process.wait()
-        else:
-            if process.returncode != 0:
-                sys.exit(f"{' '.join(command)} failed ({process.returncode}): see {log}")
-    return time.perf_counter() - start
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+        except OSError:
+            continue  # the process ended meanwhile
+        child = int(stat.parent.name)
+        parents[child], used[child] = int(fields[1]), int(fields[11]) + int(fields[12])  # ppid; utime + stime
+    tree, added = {pid}, True
+    while added:
+        new = {child for child, parent in parents.items() if parent in tree} - tree
+        tree, added = tree | new, bool(new)
+    return sum(used.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def write_predictions(hyp: Path, qids: list[str] | None, out: Path) -> Path:
@@ -333,7 +358,7 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="the s2s preset whose data and model shape to use")
     parser.add_argument("--peers-venv", type=Path, required=True, help="virtualenv with JoeyNMT and OpenNMT-py")
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--minutes", type=float, required=True, help="training wall-clock budget per peer")
+    parser.add_argument("--minutes", type=float, required=True, help="training budget per peer, in CPU minutes")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tools", default="joey,onmt")
     args = parser.parse_args()
@@ -357,8 +382,10 @@ def main() -> None:
     if "joey" in args.tools:
         configs = {beam: joey_config(cfg, args.workdir, beam, steps_per_epoch) for beam in (1, p.beam_size)}
         log = args.workdir / "joey.log"
-        took = run([str(bin_dir / "python"), "-m", "joeynmt", "train", str(configs[1])], env, log, seconds=budget)
-        print(f"joey: trained {took / 60:.1f} min", file=sys.stderr)
+        wall, cpu = run(
+            [str(bin_dir / "python"), "-m", "joeynmt", "train", str(configs[1])], env, log, cpu_seconds=budget
+        )
+        print(f"joey: trained {wall / 60:.1f} min ({cpu / 60:.1f} CPU min)", file=sys.stderr)
         for beam, config in configs.items():
             hyp = args.workdir / f"joey_beam{beam}.hyp"
             run(
@@ -377,9 +404,11 @@ def main() -> None:
         log = args.workdir / "onmt.log"
         (args.workdir / "onmt").mkdir(exist_ok=True)
         run([str(bin_dir / "onmt_build_vocab"), "-config", str(config), "-n_sample", "-1"], env, log)
-        took = run([str(bin_dir / "onmt_train"), "-config", str(config)], env, log, seconds=budget)
+        wall, cpu = run([str(bin_dir / "onmt_train"), "-config", str(config)], env, log, cpu_seconds=budget)
         model = max((args.workdir / "onmt").glob("model_step_*.pt"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
-        print(f"onmt: trained {took / 60:.1f} min, decoding with {model.name}", file=sys.stderr)
+        print(
+            f"onmt: trained {wall / 60:.1f} min ({cpu / 60:.1f} CPU min), decoding with {model.name}", file=sys.stderr
+        )
         run([str(bin_dir / "python"), "-c", ONMT_COPY_FIX, str(model)], env, log)
         for beam in (1, p.beam_size):
             hyp = args.workdir / f"onmt_beam{beam}.hyp"
