@@ -17,17 +17,22 @@ checkpoints of ``seed42`` (``s2s average --last N``); ensembles of 2 and 4 seeds
 base model's 8 beam candidates, over greedy + 16 samples (temperature 0.8), and over both; the
 vectors and sampling runs greedy. Prints one markdown row each: char and word ROUGE-L F1 with the
 95% bootstrap interval, the paired bootstrap difference and p-value against the base model
-(greedy) and against the lead baseline, training minutes and decoding seconds.
+(greedy) and against the lead baseline, training minutes (wall-clock and CPU: the CPU time is
+the fair figure when other work shares the cores) and decoding seconds. Several invocations
+may train at once (each run is locked by the one training it).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,36 +50,60 @@ SAMPLING = [
 ]
 
 
-def s2s(*args: str, threads: int) -> None:
-    """Run the s2s command line in a fresh process."""
+def s2s(*args: str, threads: int) -> float:
+    """Run the s2s command line in a fresh process; the CPU seconds it used (user + system)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    subprocess.run([sys.executable, "-m", "s2s", *args], check=True, env=env)
+    process = subprocess.Popen([sys.executable, "-m", "s2s", *args], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"s2s {' '.join(args)} failed ({os.waitstatus_to_exitcode(status)})")
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def claimed(path: Path) -> Iterator[bool]:
+    """Whether this process holds ``path``'s lock (another invocation of this script may be
+    training the same run: then it is left to that one)."""
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def train_runs(config: Path, workdir: Path, seed: int, jobs: int, threads: int) -> None:
-    """Train every run of the ablation that has no best.pt yet, ``jobs`` at a time."""
+    """Train every run of the ablation that has no best.pt yet and that no other invocation is
+    training, ``jobs`` at a time; each run's wall-clock and CPU seconds go to RUN/train_seconds.txt."""
     common = [f"data.split_seed={seed}", "train.keep_last=8", f"train.threads={threads}", "train.overwrite=true"]
     vectors = workdir / "vectors.txt"
-    if not vectors.exists():
-        s2s("embeddings", str(config), *common[:1], "--output", str(vectors), threads=threads)
+    with open(workdir / "vectors.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not vectors.exists():
+            s2s("embeddings", str(config), *common[:1], "--output", str(vectors), threads=threads)
     runs = {f"seed{s}": [f"train.seed={s}"] for s in SEEDS}
     runs["vectors"] = [f"train.seed={seed}", f"model.embeddings.pretrained={vectors}"]
     runs["sampling"] = [f"train.seed={seed}", *SAMPLING]
 
     def train(name: str) -> None:
         run = workdir / name
-        if (run / "best.pt").exists():
-            return
-        start = time.perf_counter()
-        s2s("train", str(config), f"train.output_dir={run}", *common, *runs[name], threads=threads)
-        (run / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
+        with claimed(workdir / f"{name}.lock") as mine:
+            if not mine or (run / "best.pt").exists():
+                return
+            start = time.perf_counter()
+            cpu = s2s("train", str(config), f"train.output_dir={run}", *common, *runs[name], threads=threads)
+            (run / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f} {cpu:.1f}\n")
 
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(train, runs))
 
 
-def train_minutes(*runs: Path) -> float:
-    return sum(float((run / "train_seconds.txt").read_text()) for run in runs) / 60
+def train_minutes(*runs: Path) -> tuple[float, float]:
+    """Wall-clock and CPU minutes of training ``runs``, summed."""
+    times = [map(float, (run / "train_seconds.txt").read_text().split()) for run in runs]
+    wall, cpu = (sum(column) / 60 for column in zip(*times))
+    return wall, cpu
 
 
 def decodes(workdir: Path, beam: int) -> dict[str, dict[str, Any]]:
@@ -110,7 +139,8 @@ def decode_all(workdir: Path, references: Path, beam: int, threads: int) -> list
     lead = out / f"lead{suffix}"
     predict_file(None, references, lead, baseline="lead")
     lines = [
-        "| system | train min | decode s | char R-L [95% CI] | vs base (p) | vs lead (p) | word R-L [95% CI] |",
+        "| system | train min (wall / CPU) | decode s | char R-L [95% CI] | vs base (p) | vs lead (p) "
+        "| word R-L [95% CI] |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         _row("lead baseline", None, None, lead, None, None, references),
     ]
@@ -145,7 +175,7 @@ def decode_all(workdir: Path, references: Path, beam: int, threads: int) -> list
 
 def _row(
     name: str,
-    minutes: float | None,
+    minutes: tuple[float, float] | None,
     seconds: float | None,
     path: Path,
     base: Path | None,
@@ -160,7 +190,7 @@ def _row(
             continue
         d = compare(path, other, refs, level="char")["difference"]["char"]["rouge-l"]
         versus.append(f"{100 * d['f']:+.2f} ({d['p']:.3f})")
-    times = [f"{minutes:.1f}" if minutes else "", f"{seconds:.0f}" if seconds else ""]
+    times = ["{:.1f} / {:.1f}".format(*minutes) if minutes else "", f"{seconds:.0f}" if seconds else ""]
     cells = [_interval(r["char"]["rouge-l"]), *versus, _interval(r["word"]["rouge-l"])]
     return f"| {name} | " + " | ".join([*times, *cells]) + " |"
 
