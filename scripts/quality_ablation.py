@@ -97,6 +97,9 @@ def train_runs(config: Path, workdir: Path, seed: int, jobs: int, threads: int) 
 
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(train, runs))
+    for name in runs:  # runs another invocation trains: wait for them
+        with open(workdir / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
 
 
 def train_minutes(*runs: Path) -> tuple[float, float]:
