@@ -286,26 +286,77 @@ class Extractor(Seq2SeqModel):
     ) -> list[list[Hypothesis]]:
         """The best segments of each example within ``options.max_length`` tokens (see the module
         docstring); the tokens' attention, where asked for, is one-hot on the source token each is."""
-        probs = torch.sigmoid(self.scorer(batch)).tolist()  # (batch, S)
-        spans, counts = batch.segment_spans.tolist(), batch.segment_mask.sum(1).tolist()
-        results = []
-        for row, (p, span, n) in enumerate(zip(probs, spans, counts)):
-            p, span, ids = p[:n], span[:n], batch.src_ext[row].tolist()
-            lengths = [end - start for start, end in span]
-            taken = pick_segments(
-                p, lengths, max_segments=options.max_segments, min_score=options.min_score, budget=options.max_length
-            )
-            # an empty source was encoded as one <unk>: it gives an empty summary
-            positions = [pos for i, k in taken for pos in range(span[i][0], span[i][0] + k) if ids[pos] != UNK_ID]
-            log_prob = sum(math.log(max(p[i], 1e-10)) for i, _ in taken)
-            attention = None
-            if return_attention:  # (len(tokens), src_len)
-                attention = F.one_hot(torch.tensor(positions, dtype=torch.long), len(ids)).float()
-            picked = {i for i, _ in taken}
-            segments = [ScoredSegment(s, e, score, i in picked) for i, ((s, e), score) in enumerate(zip(span, p))]
-            hypothesis = Hypothesis([ids[pos] for pos in positions], log_prob, log_prob, attention, segments=segments)
-            results.append([hypothesis])
-        return results
+        return pick_hypotheses(self.segment_probs(batch), batch, options, return_attention)
+
+    def segment_probs(self, batch: SegmentBatch) -> Tensor:
+        """(batch, S) P(segment in the summary)."""
+        return torch.sigmoid(self.scorer(batch))
+
+
+class SegmentEnsemble(Seq2SeqModel):
+    """Extractive models picking with the mean of their segment probabilities (``s2s predict
+    --checkpoint a.pt b.pt``); they must cut sources into segments alike. The first one encodes
+    and collates the examples for all."""
+
+    copies = True
+    writes_tokens = False
+
+    def __init__(self, models: Sequence[Seq2SeqModel]) -> None:
+        super().__init__()
+        if not models or not all(isinstance(model, Extractor) for model in models):
+            raise ConfigError("ensemble: extractive models ensemble only with extractive models")
+        first = models[0].options.segments
+        if any(model.options.segments != first for model in models):
+            raise ConfigError("ensemble: the extractive members cut sources into segments differently (model.segments)")
+        self.members = nn.ModuleList(models)
+        self.tgt_vocab_size = models[0].tgt_vocab_size
+
+    def encode_corpus(
+        self, corpus: TokenizedCorpus, src_vocab: Vocabulary, tgt_vocab: Vocabulary
+    ) -> list[SegmentedExample]:
+        return self.members[0].encode_corpus(corpus, src_vocab, tgt_vocab)
+
+    def collate(self, examples: Sequence[EncodedExample], indices: Sequence[int]) -> SegmentBatch:
+        return collate_segmented(examples, indices)
+
+    def loss_units(self, batch: SegmentBatch) -> int:
+        return labelled_segments(batch)
+
+    def segment_probs(self, batch: SegmentBatch) -> Tensor:
+        """(batch, S) the members' mean P(segment in the summary)."""
+        return torch.stack([model.segment_probs(batch) for model in self.members]).mean(0)
+
+    def summarize(
+        self, batch: SegmentBatch, options: SelectOptions, return_attention: bool = False
+    ) -> list[list[Hypothesis]]:
+        """As ``Extractor.summarize``, with the members' mean probabilities."""
+        return pick_hypotheses(self.segment_probs(batch), batch, options, return_attention)
+
+
+def pick_hypotheses(
+    segment_probs: Tensor, batch: SegmentBatch, options: SelectOptions, return_attention: bool = False
+) -> list[list[Hypothesis]]:
+    """segment_probs (batch, S) -> one hypothesis per example: its best segments within the budget."""
+    probs = segment_probs.tolist()  # (batch, S)
+    spans, counts = batch.segment_spans.tolist(), batch.segment_mask.sum(1).tolist()
+    results = []
+    for row, (p, span, n) in enumerate(zip(probs, spans, counts)):
+        p, span, ids = p[:n], span[:n], batch.src_ext[row].tolist()
+        lengths = [end - start for start, end in span]
+        taken = pick_segments(
+            p, lengths, max_segments=options.max_segments, min_score=options.min_score, budget=options.max_length
+        )
+        # an empty source was encoded as one <unk>: it gives an empty summary
+        positions = [pos for i, k in taken for pos in range(span[i][0], span[i][0] + k) if ids[pos] != UNK_ID]
+        log_prob = sum(math.log(max(p[i], 1e-10)) for i, _ in taken)
+        attention = None
+        if return_attention:  # (len(tokens), src_len)
+            attention = F.one_hot(torch.tensor(positions, dtype=torch.long), len(ids)).float()
+        picked = {i for i, _ in taken}
+        segments = [ScoredSegment(s, e, score, i in picked) for i, ((s, e), score) in enumerate(zip(span, p))]
+        hypothesis = Hypothesis([ids[pos] for pos in positions], log_prob, log_prob, attention, segments=segments)
+        results.append([hypothesis])
+    return results
 
 
 def _no_token_decoding() -> NoReturn:

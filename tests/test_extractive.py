@@ -132,3 +132,34 @@ def test_hybrid_learns_to_copy_the_marked_sentence_from_what_its_selector_picks(
     right = sum(s.split() == reference.split() for s, (_, reference) in zip(summaries, rows))
     assert right >= 0.7 * len(rows), right
     assert summarizer.summarize([rows[0][0]], search="beam", beam_size=2)[0]  # beam works unchanged
+
+
+def test_extractive_checkpoints_ensemble_on_their_mean_segment_probabilities(tmp_path) -> None:
+    import pytest
+
+    from s2s.errors import ConfigError
+    from s2s.extractive import SegmentEnsemble
+    from s2s.predict import Summarizer
+
+    model = {
+        "type": "extractive",
+        "embeddings": {"size": 8},
+        "word_encoder": {"type": "gru", "hidden_size": 8},
+        "segment_encoder": {"type": "gru", "hidden_size": 8},
+    }
+    single, rows = _train_on_pick_task(tmp_path, model, 20, {"search": "select", "max_length": 10})
+    checkpoint = tmp_path / "run" / "last.pt"
+    ensemble = Summarizer.load([checkpoint, checkpoint], device="cpu")
+    assert isinstance(ensemble.model, SegmentEnsemble)
+    shifted = Summarizer.load(checkpoint, device="cpu")
+    for scorer in (shifted.model.scorer, ensemble.model.members[1].scorer):
+        scorer.content.bias.data += 2.0  # one member scores every segment higher
+    sources = [source for source, _ in rows[:8]]
+    a, b, mean = (s.summaries(sources) for s in (single, shifted, ensemble))
+    for x, y, m in zip(a, b, mean):
+        scores = [(p["score"] + q["score"]) / 2 for p, q in zip(x.segments, y.segments)]
+        assert [s["score"] for s in m.segments] == pytest.approx(scores, abs=1e-6)
+        assert x.segments[0]["score"] != pytest.approx(y.segments[0]["score"], abs=1e-3)
+    single.model.options.segments.unit = "turns"
+    with pytest.raises(ConfigError, match="segments differently"):
+        SegmentEnsemble([ensemble.model.members[0], single.model])
