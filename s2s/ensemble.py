@@ -69,7 +69,9 @@ class Ensemble(Seq2SeqModel):
             raise ValueError(f"ensemble members have different target vocabulary sizes: {sorted(sizes)}")
         for model in models:
             if not model.writes_tokens:
-                raise ConfigError(f"ensemble: {type(model).__name__} picks segments, it cannot be ensembled")
+                raise ConfigError(
+                    f"ensemble: {type(model).__name__} picks segments: it ensembles only with other extractive models"
+                )
             if type(model).encode_corpus not in (type(models[0]).encode_corpus, Seq2SeqModel.encode_corpus):
                 raise ConfigError(f"ensemble: {type(model).__name__} encodes examples of its own: give it first")
         self.members = nn.ModuleList(models)
