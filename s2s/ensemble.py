@@ -9,8 +9,10 @@ the members', and at every step the next-token distribution is the mean of the m
 probabilities (not log-probabilities). Members that copy give distributions over extended ids
 (target vocabulary + the batch's source words it lacks); as members share their vocabularies, an
 extended id means the same word for every member, and a member that does not copy gives those
-ids probability 0. Members with different vocabularies or tokenizers are refused, and so are
-extractive members (``writes_tokens`` False: they pick segments, there is no distribution to average).
+ids probability 0. Members with different vocabularies or tokenizers are refused, and so is a mix
+of extractive members (``writes_tokens`` False: they pick segments, there is no distribution to
+average) with members that write; extractive members alone are a ``SegmentEnsemble``
+(``s2s.extractive``: the mean of their segment probabilities picks).
 The first member encodes and collates the examples (``encode_corpus``, ``collate``) for all: a
 member of a family with examples of its own (the hybrid's segments) must be first.
 """
@@ -67,7 +69,9 @@ class Ensemble(Seq2SeqModel):
             raise ValueError(f"ensemble members have different target vocabulary sizes: {sorted(sizes)}")
         for model in models:
             if not model.writes_tokens:
-                raise ConfigError(f"ensemble: {type(model).__name__} picks segments, it cannot be ensembled")
+                raise ConfigError(
+                    f"ensemble: {type(model).__name__} picks segments: it ensembles only with other extractive models"
+                )
             if type(model).encode_corpus not in (type(models[0]).encode_corpus, Seq2SeqModel.encode_corpus):
                 raise ConfigError(f"ensemble: {type(model).__name__} encodes examples of its own: give it first")
         self.members = nn.ModuleList(models)
@@ -128,4 +132,8 @@ def load_models(paths: Sequence[str | Path]) -> tuple[Seq2SeqModel, Checkpoint, 
     coverage = [ckpt.progress.coverage_on for ckpt in checkpoints]
     if len(models) == 1:
         return models[0], first, coverage[0]
+    if not any(model.writes_tokens for model in models):
+        from s2s.extractive import SegmentEnsemble
+
+        return SegmentEnsemble(models).eval(), first, False
     return Ensemble(models, coverage).eval(), first, any(coverage)

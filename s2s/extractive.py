@@ -9,6 +9,7 @@ h_j. The document is d = tanh(W_d mean_j h_j + b_d), and segment j belongs in th
                         + h_j^T W_s d          salience
                         - h_j^T W_r tanh(s_j)  novelty: s_j = sum_{i<j} P(y_i = 1) h_i, the summary so far
                         + p^a_j + p^r_j        absolute and relative position (learned scalars)
+                        + p^s_j                the turn's rank among its speaker's turns (speaker_positions)
                         + b )
 
 Training minimizes the binary cross-entropy against labels from the greedy oracle (``s2s.oracle``:
@@ -42,7 +43,7 @@ from s2s.embeddings import Embeddings, TokenEmbeddingsConfig, load_pretrained
 from s2s.errors import ConfigError
 from s2s.model import ForwardOutput, Seq2SeqModel
 from s2s.options import Dropout, NonNegativeInt, OptionError, PartOptions, PositiveInt, part
-from s2s.oracle import OracleStats, greedy_oracle
+from s2s.oracle import OracleStats, greedy_oracle, soft_labels
 from s2s.registry import ENCODERS, MODELS
 from s2s.search import Hypothesis, SelectOptions
 from s2s.segments import ScoredSegment, SegmentOptions, pick_segments, split_segments
@@ -66,8 +67,10 @@ class SelectorOptions:
     speaker_size: NonNegativeInt = 16  # size of the speaker feature of a turn (0: none)
     positions: PositiveInt = 32  # absolute positions with a weight of their own; later ones share the last
     relative_positions: PositiveInt = 10  # buckets of the relative position j / segments
+    speaker_positions: NonNegativeInt = 0  # k-th turn of its speaker, k < this, with a weight of its own (0: none)
     dropout: Dropout = 0.3  # on the segment vectors and states
     oracle_segments: PositiveInt = 3  # the greedy oracle labels at most this many segments of a source
+    soft_labels: bool = False  # train on each segment's ROUGE-L F1 over the best one's, not the oracle's 0/1
 
 
 @dataclass
@@ -95,7 +98,7 @@ class SegmentedExample(EncodedExample):
     """An encoded example with its segments (and their oracle labels, where it has a reference)."""
 
     segments: array = field(default_factory=lambda: array("i"))  # start, end, speaker of each segment
-    labels: array | None = None  # 1 per segment the oracle picked, else 0
+    labels: array | None = None  # 1 per segment the oracle picked, else 0 (soft_labels: in [0, 1])
 
 
 @dataclass
@@ -123,6 +126,8 @@ def encode_segmented(
             texts = ["".join(source[s.start : s.end]) for s in spans]
             picked, f1 = greedy_oracle(texts, "".join(target), options.oracle_segments)
             labels = array("b", (int(i in picked) for i in range(len(spans))))
+            if options.soft_labels:
+                labels = array("f", soft_labels(texts, "".join(target)))
         stats.add(len(spans), picked, f1)
         fields = {f.name: getattr(example, f.name) for f in dataclasses.fields(EncodedExample)}
         examples.append(SegmentedExample(**fields, segments=array("i", [v for s in spans for v in s]), labels=labels))
@@ -178,6 +183,11 @@ class SegmentScorer(nn.Module):
         self.novelty = nn.Linear(size, size, bias=False)
         self.absolute = nn.Embedding(cfg.positions, 1)
         self.relative = nn.Embedding(cfg.relative_positions, 1)
+        self.speaker_positions = cfg.speaker_positions
+        self.speaker_rank = None  # the weight of "the k-th turn of its speaker" (the first technician turn: the lead)
+        if cfg.speaker_positions:
+            self.speaker_rank = nn.Embedding((len(cfg.segments.speakers) + 1) * cfg.speaker_positions, 1)
+            nn.init.zeros_(self.speaker_rank.weight)
         nn.init.zeros_(self.absolute.weight)  # positions start neutral: no segment is favoured by chance
         nn.init.zeros_(self.relative.weight)
 
@@ -199,6 +209,8 @@ class SegmentScorer(nn.Module):
             + self.absolute(index.clamp(max=self.absolute.num_embeddings - 1)).squeeze(-1)
             + self.relative(relative.clamp(max=self.relative.num_embeddings - 1)).squeeze(-1)
         )  # (batch, S)
+        if self.speaker_rank is not None:
+            static = static + self.speaker_rank(self.speaker_rank_index(batch)).squeeze(-1)
         novelty = self.novelty(h)  # (batch, S, size)
         summary = h.new_zeros(h.size(0), h.size(2))  # (batch, size) s_j
         logits = []
@@ -207,6 +219,14 @@ class SegmentScorer(nn.Module):
             summary = summary + torch.sigmoid(logit).unsqueeze(1) * h[:, j]  # h is 0 at padding
             logits.append(logit)
         return torch.stack(logits, dim=1)
+
+    def speaker_rank_index(self, batch: SegmentBatch) -> Tensor:
+        """(batch, S) each segment's row of ``speaker_rank``: its speaker and its rank among that
+        speaker's segments (0: the speaker's first; later ones share the last row)."""
+        speakers = self.speaker_rank.num_embeddings // self.speaker_positions
+        onehot = F.one_hot(batch.speakers, speakers) * batch.segment_mask.unsqueeze(-1)  # (batch, S, speakers)
+        rank = (onehot.cumsum(1) * onehot).sum(-1) - 1  # (batch, S), -1 at padding
+        return batch.speakers * self.speaker_positions + rank.clamp(0, self.speaker_positions - 1)
 
     def segment_vectors(self, batch: SegmentBatch) -> Tensor:
         """(batch, S, words): each real segment's word-RNN outputs averaged over its first
@@ -286,26 +306,77 @@ class Extractor(Seq2SeqModel):
     ) -> list[list[Hypothesis]]:
         """The best segments of each example within ``options.max_length`` tokens (see the module
         docstring); the tokens' attention, where asked for, is one-hot on the source token each is."""
-        probs = torch.sigmoid(self.scorer(batch)).tolist()  # (batch, S)
-        spans, counts = batch.segment_spans.tolist(), batch.segment_mask.sum(1).tolist()
-        results = []
-        for row, (p, span, n) in enumerate(zip(probs, spans, counts)):
-            p, span, ids = p[:n], span[:n], batch.src_ext[row].tolist()
-            lengths = [end - start for start, end in span]
-            taken = pick_segments(
-                p, lengths, max_segments=options.max_segments, min_score=options.min_score, budget=options.max_length
-            )
-            # an empty source was encoded as one <unk>: it gives an empty summary
-            positions = [pos for i, k in taken for pos in range(span[i][0], span[i][0] + k) if ids[pos] != UNK_ID]
-            log_prob = sum(math.log(max(p[i], 1e-10)) for i, _ in taken)
-            attention = None
-            if return_attention:  # (len(tokens), src_len)
-                attention = F.one_hot(torch.tensor(positions, dtype=torch.long), len(ids)).float()
-            picked = {i for i, _ in taken}
-            segments = [ScoredSegment(s, e, score, i in picked) for i, ((s, e), score) in enumerate(zip(span, p))]
-            hypothesis = Hypothesis([ids[pos] for pos in positions], log_prob, log_prob, attention, segments=segments)
-            results.append([hypothesis])
-        return results
+        return pick_hypotheses(self.segment_probs(batch), batch, options, return_attention)
+
+    def segment_probs(self, batch: SegmentBatch) -> Tensor:
+        """(batch, S) P(segment in the summary)."""
+        return torch.sigmoid(self.scorer(batch))
+
+
+class SegmentEnsemble(Seq2SeqModel):
+    """Extractive models picking with the mean of their segment probabilities (``s2s predict
+    --checkpoint a.pt b.pt``); they must cut sources into segments alike. The first one encodes
+    and collates the examples for all."""
+
+    copies = True
+    writes_tokens = False
+
+    def __init__(self, models: Sequence[Seq2SeqModel]) -> None:
+        super().__init__()
+        if not models or not all(isinstance(model, Extractor) for model in models):
+            raise ConfigError("ensemble: extractive models ensemble only with extractive models")
+        first = models[0].options.segments
+        if any(model.options.segments != first for model in models):
+            raise ConfigError("ensemble: the extractive members cut sources into segments differently (model.segments)")
+        self.members = nn.ModuleList(models)
+        self.tgt_vocab_size = models[0].tgt_vocab_size
+
+    def encode_corpus(
+        self, corpus: TokenizedCorpus, src_vocab: Vocabulary, tgt_vocab: Vocabulary
+    ) -> list[SegmentedExample]:
+        return self.members[0].encode_corpus(corpus, src_vocab, tgt_vocab)
+
+    def collate(self, examples: Sequence[EncodedExample], indices: Sequence[int]) -> SegmentBatch:
+        return collate_segmented(examples, indices)
+
+    def loss_units(self, batch: SegmentBatch) -> int:
+        return labelled_segments(batch)
+
+    def segment_probs(self, batch: SegmentBatch) -> Tensor:
+        """(batch, S) the members' mean P(segment in the summary)."""
+        return torch.stack([model.segment_probs(batch) for model in self.members]).mean(0)
+
+    def summarize(
+        self, batch: SegmentBatch, options: SelectOptions, return_attention: bool = False
+    ) -> list[list[Hypothesis]]:
+        """As ``Extractor.summarize``, with the members' mean probabilities."""
+        return pick_hypotheses(self.segment_probs(batch), batch, options, return_attention)
+
+
+def pick_hypotheses(
+    segment_probs: Tensor, batch: SegmentBatch, options: SelectOptions, return_attention: bool = False
+) -> list[list[Hypothesis]]:
+    """segment_probs (batch, S) -> one hypothesis per example: its best segments within the budget."""
+    probs = segment_probs.tolist()  # (batch, S)
+    spans, counts = batch.segment_spans.tolist(), batch.segment_mask.sum(1).tolist()
+    results = []
+    for row, (p, span, n) in enumerate(zip(probs, spans, counts)):
+        p, span, ids = p[:n], span[:n], batch.src_ext[row].tolist()
+        lengths = [end - start for start, end in span]
+        taken = pick_segments(
+            p, lengths, max_segments=options.max_segments, min_score=options.min_score, budget=options.max_length
+        )
+        # an empty source was encoded as one <unk>: it gives an empty summary
+        positions = [pos for i, k in taken for pos in range(span[i][0], span[i][0] + k) if ids[pos] != UNK_ID]
+        log_prob = sum(math.log(max(p[i], 1e-10)) for i, _ in taken)
+        attention = None
+        if return_attention:  # (len(tokens), src_len)
+            attention = F.one_hot(torch.tensor(positions, dtype=torch.long), len(ids)).float()
+        picked = {i for i, _ in taken}
+        segments = [ScoredSegment(s, e, score, i in picked) for i, ((s, e), score) in enumerate(zip(span, p))]
+        hypothesis = Hypothesis([ids[pos] for pos in positions], log_prob, log_prob, attention, segments=segments)
+        results.append([hypothesis])
+    return results
 
 
 def _no_token_decoding() -> NoReturn:

@@ -44,6 +44,15 @@ def greedy_oracle(segments: Sequence[str], reference: str, max_picks: int) -> tu
     return picked, best
 
 
+def soft_labels(segments: Sequence[str], reference: str) -> list[float]:
+    """Each segment's ROUGE-L F1 against ``reference`` over the best one's (the best: 1; all 0
+    where no segment shares a character with it): a graded target for the selector."""
+    score = rouge_l_scorer(chars(reference))
+    scores = [score(chars(s)) for s in segments]
+    best = max(scores, default=0.0)
+    return [s / best if best > 0 else 0.0 for s in scores]
+
+
 def best_segment(segments: Sequence[str], reference: str | None) -> int | None:
     """Index of the segment with the highest ROUGE-L F1 (the first of equals); None without a
     reference or without segments."""

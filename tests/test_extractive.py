@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from s2s.oracle import OracleStats, best_segment, greedy_oracle
+import pytest
+
+from s2s.oracle import OracleStats, best_segment, greedy_oracle, soft_labels
 from s2s.segments import SegmentOptions, pick_segments, split_segments
 
 
@@ -24,6 +26,13 @@ def test_greedy_oracle_picks_what_raises_char_rouge_l_and_stops() -> None:
     assert greedy_oracle(["甲乙"], "丙丁", max_picks=3) == ([], 0.0)
     assert best_segment(["天气", "机油"], "换机油") == 1
     assert best_segment(["天气"], "  ") is None
+
+
+def test_soft_labels_grade_segments_by_rouge_l_over_the_best() -> None:
+    labels = soft_labels(["天气很好", "更换机油", "机油"], "更换机油")
+    assert labels[1] == 1.0 and labels[0] == 0.0 and 0.0 < labels[2] < 1.0
+    assert labels[2] == greedy_oracle(["机油"], "更换机油", 1)[1]  # the best scores 1, so the others keep their F1
+    assert soft_labels(["甲乙", "丙"], "丁") == [0.0, 0.0]
 
 
 def test_oracle_stats_count_rows_without_a_reference() -> None:
@@ -95,8 +104,8 @@ def _train_on_pick_task(tmp_path, model: dict, max_steps: int, predict: dict):
     return Summarizer.load(result.last_checkpoint, device="cpu"), rows
 
 
-def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path) -> None:
-    import pytest
+@pytest.mark.parametrize("soft", [False, True])
+def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path, soft: bool) -> None:
 
     from s2s.errors import ConfigError
 
@@ -106,6 +115,8 @@ def test_extractive_learns_to_pick_the_marked_sentence_and_refuses_beam(tmp_path
         "word_encoder": {"type": "gru", "hidden_size": 16},
         "segment_encoder": {"type": "gru", "hidden_size": 16},
         "dropout": 0.0,
+        "soft_labels": soft,
+        "speaker_positions": 2,  # sentences have no speaker: their rank is their position
     }
     summarizer, rows = _train_on_pick_task(
         tmp_path, model, 150, {"search": "select", "max_length": 10, "max_segments": 1}
@@ -132,3 +143,49 @@ def test_hybrid_learns_to_copy_the_marked_sentence_from_what_its_selector_picks(
     right = sum(s.split() == reference.split() for s, (_, reference) in zip(summaries, rows))
     assert right >= 0.7 * len(rows), right
     assert summarizer.summarize([rows[0][0]], search="beam", beam_size=2)[0]  # beam works unchanged
+
+
+def test_extractive_checkpoints_ensemble_on_their_mean_segment_probabilities(tmp_path) -> None:
+    from s2s.errors import ConfigError
+    from s2s.extractive import SegmentEnsemble
+    from s2s.predict import Summarizer
+
+    model = {
+        "type": "extractive",
+        "embeddings": {"size": 8},
+        "word_encoder": {"type": "gru", "hidden_size": 8},
+        "segment_encoder": {"type": "gru", "hidden_size": 8},
+    }
+    single, rows = _train_on_pick_task(tmp_path, model, 20, {"search": "select", "max_length": 10})
+    checkpoint = tmp_path / "run" / "last.pt"
+    ensemble = Summarizer.load([checkpoint, checkpoint], device="cpu")
+    assert isinstance(ensemble.model, SegmentEnsemble)
+    shifted = Summarizer.load(checkpoint, device="cpu")
+    for scorer in (shifted.model.scorer, ensemble.model.members[1].scorer):
+        scorer.content.bias.data += 2.0  # one member scores every segment higher
+    sources = [source for source, _ in rows[:8]]
+    a, b, mean = (s.summaries(sources) for s in (single, shifted, ensemble))
+    for x, y, m in zip(a, b, mean):
+        scores = [(p["score"] + q["score"]) / 2 for p, q in zip(x.segments, y.segments)]
+        assert [s["score"] for s in m.segments] == pytest.approx(scores, abs=1e-6)
+        assert x.segments[0]["score"] != pytest.approx(y.segments[0]["score"], abs=1e-3)
+    single.model.options.segments.unit = "turns"
+    with pytest.raises(ConfigError, match="segments differently"):
+        SegmentEnsemble([ensemble.model.members[0], single.model])
+
+
+def test_speaker_positions_index_each_turn_by_its_speaker_and_its_rank_among_their_turns() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from s2s.embeddings import Embeddings
+    from s2s.extractive import SegmentScorer, SelectorOptions
+
+    assert SegmentScorer(SelectorOptions(), Embeddings(10, 8, 0.0, 0)).speaker_rank is None  # off by default
+    scorer = SegmentScorer(SelectorOptions(speaker_positions=3), Embeddings(10, 8, 0.0, 0))
+    assert scorer.speaker_rank.num_embeddings == 3 * 3  # no speaker, technician, owner; 3 ranks each
+    speakers = torch.tensor([[0, 1, 2, 1, 1, 1], [0, 2, 2, 0, 0, 0]])  # (batch, S)
+    mask = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])
+    index = scorer.speaker_rank_index(SimpleNamespace(speakers=speakers, segment_mask=mask))
+    assert index.tolist() == [[0, 3, 6, 4, 5, 5], [0, 6, 7, 0, 0, 0]]  # the 4th technician turn shares the 3rd's
