@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +97,12 @@ def train_runs(config: Path, workdir: Path, seed: int, jobs: int, threads: int) 
 
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(train, runs))
-    for name in runs:  # runs another invocation trains: wait for them
+    wait_for(workdir, runs)
+
+
+def wait_for(workdir: Path, names: Iterable[str]) -> None:
+    """Until the runs ``names`` that another invocation is training are done."""
+    for name in names:
         with open(workdir / f"{name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
 
@@ -159,6 +164,7 @@ def decode_all(workdir: Path, references: Path, beam: int, threads: int) -> list
             s2s(
                 "average", "--output", str(ckpt[0]), "--last", str(row["average"]), str(row["runs"][0]), threads=threads
             )
+        wait_for(workdir, [run.name for run in row["runs"]])
         start = time.perf_counter()
         predict_file(
             [str(c) for c in ckpt],
