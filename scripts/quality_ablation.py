@@ -155,6 +155,7 @@ def decode_all(workdir: Path, references: Path, beam: int, threads: int) -> list
     base_out = None
     for i, (name, row) in enumerate(decodes(workdir, beam).items()):
         path = out / f"{i:02d}{suffix}"
+        wait_for(workdir, [run.name for run in row["runs"]])
         ckpt = row["ckpt"]
         if "average" in row:
             if len(list(row["runs"][0].glob("step_*.pt"))) < row["average"]:
@@ -164,7 +165,6 @@ def decode_all(workdir: Path, references: Path, beam: int, threads: int) -> list
             s2s(
                 "average", "--output", str(ckpt[0]), "--last", str(row["average"]), str(row["runs"][0]), threads=threads
             )
-        wait_for(workdir, [run.name for run in row["runs"]])
         start = time.perf_counter()
         predict_file(
             [str(c) for c in ckpt],
