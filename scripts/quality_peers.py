@@ -299,21 +299,22 @@ def run(
 ) -> tuple[float, float]:
     """Run ``command``, stopped once it (with its child processes) has used ``cpu_seconds`` of CPU
     time, if given: a budget that stays fair when other work shares the cores. Returns its wall-clock
-    and CPU seconds."""
+    seconds and, with a budget, the CPU seconds it used (last sampled, each second) or else 0."""
     start = time.perf_counter()
     with open(log, "a") as err, open(stdin or os.devnull) as inp, open(stdout or log, "a") as out:
         process = subprocess.Popen(command, env=env, stdin=inp, stdout=out, stderr=err)
         used = 0.0
-        while True:
+        while cpu_seconds is not None:  # without a budget: just wait for it
             try:
                 process.wait(timeout=1.0)
                 break
             except subprocess.TimeoutExpired:
                 used = max(used, process_cpu_seconds(process.pid))
-                if cpu_seconds is not None and used >= cpu_seconds:
+                if used >= cpu_seconds:
                     process.terminate()
                     process.wait()
                     return time.perf_counter() - start, used
+        process.wait()
     if process.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({process.returncode}): see {log}")
     return time.perf_counter() - start, used
